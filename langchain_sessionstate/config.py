@@ -1,0 +1,163 @@
+"""Configuration as frozen, keyword-only values validated on construction.
+
+Durations are :class:`~datetime.timedelta`; sizes are bytes; choices are enums or literals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from langchain_sessionstate.errors import InvalidInputError
+
+
+def _positive(name: str, value: timedelta | int | float) -> None:
+    zero = timedelta(0) if isinstance(value, timedelta) else 0
+    if value <= zero:  # type: ignore[operator]
+        raise InvalidInputError(f"{name} must be positive, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShortTermConfig:
+    """How live session state is kept.
+
+    Attributes:
+        key_prefix: first segment of every Redis key; lets several apps share one database.
+        recent_messages: messages returned by ``load`` for the prompt (the full history stays
+            available through ``messages``).
+        key_ttl: sliding safety TTL refreshed on every key of a session at each turn. The
+            sweeper expires sessions by the clock well before this; it only stops leaks.
+        compress_threshold: records larger than this many bytes are zlib-compressed.
+        max_record_bytes: an encoded record larger than this is refused.
+        compact_after: once more than this many messages lie outside the recent window, the
+            older ones are folded into the session's running summary.
+        sweep_shards: number of shards of the global sweeper index (avoids one hot key).
+    """
+
+    key_prefix: str = "ss"
+    recent_messages: int = 20
+    key_ttl: timedelta = timedelta(days=7)
+    compress_threshold: int = 100 * 1024
+    max_record_bytes: int = 64 * 1024 * 1024
+    compact_after: int = 40
+    sweep_shards: int = 16
+
+    def __post_init__(self) -> None:
+        _positive("recent_messages", self.recent_messages)
+        _positive("key_ttl", self.key_ttl)
+        _positive("compress_threshold", self.compress_threshold)
+        _positive("max_record_bytes", self.max_record_bytes)
+        _positive("compact_after", self.compact_after)
+        _positive("sweep_shards", self.sweep_shards)
+        if not self.key_prefix.isalnum():
+            raise InvalidInputError(f"key_prefix must be alphanumeric, got {self.key_prefix!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleConfig:
+    """When sessions expire and how long raw archives are kept.
+
+    Attributes:
+        soft_expiry: idle time after which a session is marked soft-expired (still restorable).
+        hard_expiry: idle time after which it is extracted, summarised, archived and removed.
+        archive_retention: how long the compressed raw transcript is kept after hard expiry.
+        sweep_interval: how often the background sweeper runs.
+        sweep_batch: sessions claimed per sweeper round trip.
+        claim_ttl: how long a sweeper's claim on a session lasts before another may take it.
+        lease_ttl: how long the active-device lease lasts without renewal.
+    """
+
+    soft_expiry: timedelta = timedelta(minutes=30)
+    hard_expiry: timedelta = timedelta(hours=2)
+    archive_retention: timedelta = timedelta(days=30)
+    sweep_interval: timedelta = timedelta(minutes=5)
+    sweep_batch: int = 100
+    claim_ttl: timedelta = timedelta(minutes=10)
+    lease_ttl: timedelta = timedelta(minutes=2)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "soft_expiry",
+            "hard_expiry",
+            "archive_retention",
+            "sweep_interval",
+            "claim_ttl",
+            "lease_ttl",
+        ):
+            _positive(name, getattr(self, name))
+        _positive("sweep_batch", self.sweep_batch)
+        if self.hard_expiry <= self.soft_expiry:
+            raise InvalidInputError(
+                f"hard_expiry ({self.hard_expiry}) must be longer than soft_expiry "
+                f"({self.soft_expiry})"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumptionConfig:
+    """How a returning user is picked up.
+
+    Attributes:
+        restore_window: gaps up to this restore the same session in full (30 min to 2 h).
+        prime_window: gaps up to this start a new session primed with the last summary,
+            relevant memories and open questions; longer gaps start fresh.
+        stale_after: memories not confirmed for this long are flagged as possibly outdated.
+        token_budget: maximum whitespace tokens of rendered context injected into a prompt.
+        max_items: most context items returned.
+    """
+
+    restore_window: timedelta = timedelta(hours=2)
+    prime_window: timedelta = timedelta(days=21)
+    stale_after: timedelta = timedelta(days=45)
+    token_budget: int = 512
+    max_items: int = 25
+
+    def __post_init__(self) -> None:
+        _positive("restore_window", self.restore_window)
+        _positive("token_budget", self.token_budget)
+        _positive("max_items", self.max_items)
+        if not timedelta(minutes=30) <= self.restore_window <= timedelta(hours=2):
+            raise InvalidInputError(
+                f"restore_window must lie between 30 minutes and 2 hours, got {self.restore_window}"
+            )
+        if self.prime_window <= self.restore_window:
+            raise InvalidInputError(
+                f"prime_window ({self.prime_window}) must exceed restore_window "
+                f"({self.restore_window})"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryConfig:
+    """Long-term memory behaviour.
+
+    Attributes:
+        collection_prefix: prefix of every Chroma collection name.
+        duplicate_threshold: cosine similarity at or above which a new memory confirms an
+            existing one of the same kind instead of being added.
+        recall_candidates: dense candidates fetched before hybrid re-ranking.
+        recency_half_life: half-life of the recency term of the hybrid score.
+    """
+
+    collection_prefix: str = "ss"
+    duplicate_threshold: float = 0.88
+    recall_candidates: int = 60
+    recency_half_life: timedelta = timedelta(days=90)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.duplicate_threshold <= 1.0:
+            raise InvalidInputError(
+                f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold!r}"
+            )
+        _positive("recall_candidates", self.recall_candidates)
+        _positive("recency_half_life", self.recency_half_life)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """All configuration in one value."""
+
+    short_term: ShortTermConfig = field(default_factory=ShortTermConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    resumption: ResumptionConfig = field(default_factory=ResumptionConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)

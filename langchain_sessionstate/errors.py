@@ -1,0 +1,55 @@
+"""One exception tree for the whole library.
+
+    SessionStateError
+    ├── InvalidInputError (also ValueError)     bad id, unserialisable state, oversized payload
+    │   └── PayloadTooLargeError
+    ├── CorruptStateError                       a stored record failed to decode; names its key
+    ├── StoreUnavailableError                   a backend (Redis, Chroma) could not be reached
+    └── LeaseHeldError                          another device or worker holds the lease
+
+Absence is ``None``, never an exception. Backend errors are raised from their cause.
+"""
+
+from __future__ import annotations
+
+
+class SessionStateError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class InvalidInputError(SessionStateError, ValueError):
+    """Caller-supplied input breaks a rule; the message quotes the value and the rule."""
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """An encoded record is larger than the configured maximum."""
+
+
+class CorruptStateError(SessionStateError):
+    """A stored record could not be decoded (truncated, garbled, wrong version).
+
+    Attributes:
+        key: the storage key (and field, if any) of the bad record.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"corrupt record at {key!r}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class StoreUnavailableError(SessionStateError):
+    """A storage backend could not be reached; the operation did not complete."""
+
+
+class LeaseHeldError(SessionStateError):
+    """The lease (active device, sweeper claim, extraction lock) is held by someone else.
+
+    Attributes:
+        holder: the id of the current holder.
+    """
+
+    def __init__(self, resource: str, holder: str) -> None:
+        super().__init__(f"{resource!r} is held by {holder!r}; take it over explicitly to proceed")
+        self.resource = resource
+        self.holder = holder

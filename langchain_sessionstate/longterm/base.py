@@ -1,0 +1,165 @@
+"""Long-term memory interfaces: the store, and the LLM-or-offline steps that feed it.
+
+``MemoryStore`` keeps three tiers (raw turns, extracted facts, synthesized knowledge), per-
+session summaries and a per-user journal. Every read and delete is filtered by user id; ids are
+deterministic so re-running an extraction (two workers, a replayed sweep) changes nothing twice.
+
+The processing steps (:class:`Extractor`, :class:`Summarizer`, :class:`JournalWriter`,
+:class:`Reflector`) each have an offline default and an LLM implementation taking any LangChain
+chat model. Async forms default to running the sync one in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+
+from langchain_sessionstate.models import (
+    Journal,
+    Memory,
+    MemoryDraft,
+    MemoryKind,
+    ScoredMemory,
+    SessionSummary,
+    Tier,
+    TimedMessage,
+    WriteOutcome,
+)
+
+
+class MemoryStore(ABC):
+    """Per-user long-term memory. Implementations: Chroma (embedded or server)."""
+
+    @abstractmethod
+    def add(
+        self, user_id: str, drafts: Sequence[MemoryDraft], *, now: datetime
+    ) -> list[WriteOutcome]:
+        """Store drafts with dedup (exact and semantic) and supersession; batched embedding."""
+
+    @abstractmethod
+    def recall(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        k: int = 10,
+        now: datetime,
+        tiers: Sequence[Tier] | None = None,
+        kinds: Sequence[MemoryKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_outdated: bool = False,
+    ) -> list[ScoredMemory]:
+        """Memories of one user by meaning (hybrid dense + lexical + recency), best first."""
+
+    @abstractmethod
+    def get(self, user_id: str, memory_id: str) -> Memory | None:
+        """One memory of this user, or None (also None for another user's id)."""
+
+    @abstractmethod
+    def list_memories(
+        self,
+        user_id: str,
+        *,
+        tiers: Sequence[Tier] | None = None,
+        kinds: Sequence[MemoryKind] | None = None,
+        include_outdated: bool = True,
+        session_id: str | None = None,
+    ) -> list[Memory]:
+        """All memories of one user matching the filters, oldest first."""
+
+    @abstractmethod
+    def delete(self, user_id: str, memory_id: str) -> bool:
+        """Delete one memory of this user; False when absent or another user's."""
+
+    @abstractmethod
+    def put_summary(self, summary: SessionSummary) -> None:
+        """Store (idempotently overwrite) a session summary."""
+
+    @abstractmethod
+    def summaries(self, user_id: str, *, limit: int | None = None) -> list[SessionSummary]:
+        """A user's session summaries, newest first."""
+
+    @abstractmethod
+    def search_summaries(
+        self, user_id: str, query: str, *, k: int = 3
+    ) -> list[tuple[SessionSummary, float]]:
+        """Summaries of one user by meaning, best first."""
+
+    @abstractmethod
+    def get_journal(self, user_id: str) -> Journal | None:
+        """The user's journal, or None."""
+
+    @abstractmethod
+    def put_journal(self, journal: Journal) -> None:
+        """Store (overwrite) the user's journal."""
+
+    @abstractmethod
+    def forget_user(self, user_id: str) -> int:
+        """Delete every tier, summary and journal record of one user; returns the count."""
+
+    # Async forms: Chroma's embedded client is synchronous, so run in a worker thread.
+
+    async def aadd(
+        self, user_id: str, drafts: Sequence[MemoryDraft], *, now: datetime
+    ) -> list[WriteOutcome]:
+        """Async :meth:`add`."""
+        return await asyncio.to_thread(self.add, user_id, drafts, now=now)
+
+    async def arecall(self, user_id: str, query: str, **kwargs: object) -> list[ScoredMemory]:
+        """Async :meth:`recall` (same keyword arguments)."""
+        return await asyncio.to_thread(lambda: self.recall(user_id, query, **kwargs))  # type: ignore[arg-type]
+
+    async def aforget_user(self, user_id: str) -> int:
+        """Async :meth:`forget_user`."""
+        return await asyncio.to_thread(self.forget_user, user_id)
+
+
+class Extractor(ABC):
+    """Messages of one session (or a window) -> memory drafts with provenance."""
+
+    @abstractmethod
+    def extract(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> list[MemoryDraft]:
+        """Return drafts for every tier this extractor produces (raw turns included)."""
+
+    async def aextract(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> list[MemoryDraft]:
+        """Async :meth:`extract`."""
+        return await asyncio.to_thread(self.extract, user_id, session_id, turns)
+
+
+class Summarizer(ABC):
+    """Messages of one finished session -> a :class:`SessionSummary`."""
+
+    @abstractmethod
+    def summarize(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> SessionSummary:
+        """Summarise a session; ``source_turn_ids`` holds at most its 3 most central turns."""
+
+    async def asummarize(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> SessionSummary:
+        """Async :meth:`summarize`."""
+        return await asyncio.to_thread(self.summarize, user_id, session_id, turns)
+
+
+class JournalWriter(ABC):
+    """Folds a finished session's summary into the user's journal."""
+
+    @abstractmethod
+    def update(self, journal: Journal | None, summary: SessionSummary, *, now: datetime) -> Journal:
+        """Return the new journal; a session already included leaves it unchanged."""
+
+
+class Reflector(ABC):
+    """Synthesizes knowledge-tier drafts from a user's current facts."""
+
+    @abstractmethod
+    def reflect(self, user_id: str, facts: Sequence[Memory], *, now: datetime) -> list[MemoryDraft]:
+        """Return knowledge drafts (tier KNOWLEDGE), each citing the facts' source turns."""

