@@ -151,6 +151,9 @@ class AppendResult(_Model):
     turn_count: int
     message_count: int
     applied: bool = True  # False when the write id was seen before (replay)
+    # True when the store was unreachable and the turn was spooled to local disk for replay;
+    # the counts are then this process's best knowledge (0 for a session it never loaded).
+    spooled: bool = False
 
 
 class Lease(_Model):

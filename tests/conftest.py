@@ -10,4 +10,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.redis_server",
+    "tests.fixtures.embeddings",
+    "tests.fixtures.chroma_server",
+    "tests.fixtures.adapters",
+    "tests.fixtures.lifecycle",
+    "tests.fixtures.shortterm",
+    "tests.fixtures.resumption",
 ]

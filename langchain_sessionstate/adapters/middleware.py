@@ -1,0 +1,487 @@
+"""``SessionStateMiddleware``: resumption in, turn recording out, for ``create_agent``.
+
+Around each agent run:
+
+* ``before_agent`` resumes the context's user (restore / prime / fresh, decided by
+  :class:`SessionMemory`) with the latest human message as the query, and keeps the
+  :class:`ResumptionContext`, the session id to write to and the index of the run's first new
+  message in private middleware state;
+* ``wrap_model_call`` appends the rendered context (within the token budget) and greeting
+  guidance to the app's own system prompt; on RESTORE it also puts the restored conversation
+  back in front of the messages when the agent state does not already hold it;
+* ``after_agent`` records the run's new human, AI and tool messages as one atomic turn with a
+  minimal :class:`StateUpdate` (pending tool calls, an open question, the opening topic).
+
+User and session ids come only from the runtime context (:class:`SessionContext`). All
+decisions are pure helpers below; the sync and async hooks differ only in which
+``SessionMemory`` method they await, so sync Redis never runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, NotRequired, cast
+
+from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
+from langchain.agents.middleware.types import PrivateStateAttr
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langgraph.runtime import Runtime
+
+from langchain_sessionstate.adapters.context import (
+    context_device_id,
+    context_session_id,
+    context_user_id,
+)
+from langchain_sessionstate.core import SessionMemory
+from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.models import (
+    Decision,
+    PendingOperation,
+    ResumptionContext,
+    StateUpdate,
+)
+
+__all__ = [
+    "SessionStateAgentState",
+    "SessionStateMiddleware",
+    "TurnPlan",
+    "augment_system_message",
+    "new_messages",
+    "plan_turn",
+    "render_guidance",
+    "restored_messages",
+    "turn_update",
+    "write_id",
+]
+
+_TOPIC_CHARS = 80
+
+
+class SessionStateAgentState(AgentState[Any]):
+    """Agent state plus the middleware's private per-run bookkeeping."""
+
+    sessionstate_resumption: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
+    sessionstate_turn: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """What ``before_agent`` decided for this run, kept in state until ``after_agent``.
+
+    Attributes:
+        user_id: whose turn this is.
+        session_id: where the turn is written (the restored session, the context's, or new).
+        start: index in ``state["messages"]`` of the run's first new message.
+        first_message: text of the latest human message, if any.
+        new_session: True when the turn opens a session (PRIME/FRESH) or restores one
+            that has no topic yet; the opening request then becomes its topic.
+        device_id: the device from the runtime context.
+    """
+
+    user_id: str
+    session_id: str
+    start: int
+    first_message: str | None
+    new_session: bool
+    device_id: str | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready form for the graph state (checkpointers serialise it)."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> TurnPlan:
+        """Inverse of :meth:`to_state`."""
+        return cls(**data)
+
+
+def plan_turn(
+    messages: Sequence[BaseMessage],
+    *,
+    user_id: str,
+    requested_session: str | None,
+    device_id: str | None,
+    resumption: ResumptionContext,
+) -> TurnPlan:
+    """Where this run's turn goes and which messages are new.
+
+    The new messages are the trailing human messages of the input: what the app sent for this
+    run, whether it keeps history in a checkpointer or resends the whole conversation.
+    """
+    start = len(messages)
+    while start > 0 and isinstance(messages[start - 1], HumanMessage):
+        start -= 1
+    first = messages[-1].text if start < len(messages) else None
+    restored_topic = resumption.state.topic if resumption.state is not None else None
+    new_session = resumption.decision is not Decision.RESTORE or not restored_topic
+    return TurnPlan(
+        user_id=user_id,
+        session_id=requested_session or resumption.session_id,
+        start=start,
+        first_message=first or None,
+        new_session=new_session,
+        device_id=device_id,
+    )
+
+
+def new_messages(messages: Sequence[BaseMessage], start: int) -> list[BaseMessage]:
+    """The run's conversational messages from ``start``: human, AI and tool messages."""
+    return [m for m in messages[start:] if isinstance(m, HumanMessage | AIMessage | ToolMessage)]
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _last_question(text: str) -> str | None:
+    sentences = [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+    return sentences[-1] if sentences and sentences[-1].endswith("?") else None
+
+
+# Request openers dropped from a topic, so greetings read "we were on a trip to Kyoto".
+_OPENER = re.compile(
+    r"^(?:(?:hi|hello|hey)\b[,!.]?\s*)?"
+    r"(?:(?:can|could|would|will) you\s+(?:please\s+)?|please\s+)?"
+    r"(?:help me(?:\s+(?:with|to))?\s+"
+    r"|i(?:'m| am) (?:planning|looking (?:for|at|into)|working on|thinking about|trying to)\s+"
+    r"|i(?:'d| would) like(?: to)?\s+|i (?:want|need)(?: to)?\s+)?"
+    r"(?:plan|book|find|write|fix|organi[sz]e|prepare)?\s*",
+    re.IGNORECASE,
+)
+
+
+def _topic(first_message: str) -> str | None:
+    """The first sentence that says something (two words or more), without its opener."""
+    for sentence in _SENTENCE.split(first_message.strip()):
+        topic = _OPENER.sub("", sentence.rstrip(".!?"), count=1).strip()
+        if len(topic.split()) >= 2:
+            return topic if len(topic) <= _TOPIC_CHARS else topic[: _TOPIC_CHARS - 1] + "…"
+    return None
+
+
+def turn_update(turn: Sequence[BaseMessage], plan: TurnPlan, now: datetime) -> StateUpdate:
+    """The state a turn leaves behind, claiming only what its messages show.
+
+    * ``pending``: tool calls of the turn that no tool message answered (always written, so
+      answered calls of an earlier turn stop being pending);
+    * ``unresolved_questions``: the question the assistant ended on (waiting for the user)
+      or, when the turn ended on unanswered tool calls, the user's question;
+    * ``topic``: the opening request of a new session: its first sentence without the
+      request opener ("I'm planning", "Can you help me").
+    """
+    answered = {m.tool_call_id for m in turn if isinstance(m, ToolMessage)}
+    pending = [
+        PendingOperation(
+            id=call["id"] or call["name"],
+            name=call["name"],
+            args=call["args"],
+            created_at=now,
+        )
+        for m in turn
+        if isinstance(m, AIMessage)
+        for call in m.tool_calls
+        if call["id"] not in answered
+    ]
+    fields: dict[str, Any] = {"pending": pending}
+    replies = [m for m in turn if isinstance(m, AIMessage) and m.text.strip()]
+    asked = [m for m in turn if isinstance(m, HumanMessage)]
+    question = _last_question(replies[-1].text) if replies and not pending else None
+    if question is None and pending and asked:
+        question = _last_question(asked[-1].text)
+    fields["unresolved_questions"] = [question] if question else []
+    topic = _topic(plan.first_message) if plan.new_session and plan.first_message else None
+    if topic:
+        fields["topic"] = topic
+    return StateUpdate(**fields)
+
+
+def write_id(plan: TurnPlan, turn: Sequence[BaseMessage]) -> str | None:
+    """A replay-safe id for the turn when every message carries an id (graph messages do)."""
+    ids = [m.id for m in turn]
+    if not ids or any(i is None for i in ids):
+        return None
+    raw = "\x1f".join([plan.user_id, plan.session_id, *(str(i) for i in ids)])
+    return "mw-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def _gap_words(resumption: ResumptionContext) -> str:
+    gap = resumption.gap
+    if gap is None:
+        return "a while"
+    minutes = int(gap.total_seconds() // 60)
+    if minutes < 60:
+        return f"{max(minutes, 1)} minute{'s' if minutes != 1 else ''}"
+    if minutes < 48 * 60:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{gap.days} days"
+
+
+def render_guidance(resumption: ResumptionContext, token_budget: int | None) -> str | None:
+    """The block appended to the system prompt, or None when there is nothing to say."""
+    context = resumption.render(token_budget)
+    decision = resumption.decision
+    if decision is Decision.RESTORE:
+        lead = (
+            f"The user is back after a short break ({_gap_words(resumption)}) in the same "
+            "conversation: continue where it stopped, without greeting them again."
+        )
+    elif decision is Decision.PRIME:
+        lead = (
+            f"The user returns after {_gap_words(resumption)}; this is a new conversation. "
+            "If it helps, briefly pick up what you last worked on or what was left open."
+        )
+    elif resumption.previous_session_id is not None or context:
+        lead = (
+            f"The user returns after a long time ({_gap_words(resumption)}). Use what you "
+            "remember only where it is relevant, and check anything marked (may be outdated) "
+            "before relying on it."
+        )
+    else:
+        return None
+    parts = ["## What you remember about this user", lead]
+    if resumption.greeting:
+        parts.append(
+            "A natural way to open (adapt it, do not recite it): " + resumption.greeting.strip()
+        )
+    if context:
+        parts.append("Context, most relevant first, dated:\n" + context)
+    return "\n\n".join(parts)
+
+
+def augment_system_message(base: SystemMessage | None, block: str | None) -> SystemMessage | None:
+    """The app's system message with ``block`` appended (content blocks kept as they are)."""
+    if block is None:
+        return base
+    if base is None:
+        return SystemMessage(content=block)
+    if isinstance(base.content, str):
+        text = f"{base.content}\n\n{block}" if base.content else block
+        return base.model_copy(update={"content": text})
+    return base.model_copy(update={"content": [*base.content, {"type": "text", "text": block}]})
+
+
+def restored_messages(
+    resumption: ResumptionContext, present: Sequence[BaseMessage]
+) -> list[BaseMessage]:
+    """On RESTORE, the restored recent messages the request lacks, valid as a prefix.
+
+    Leading tool messages whose call was cut off by the recent window, and AI tool calls left
+    unanswered, are dropped: providers reject both. Messages already present (same id, as
+    with a checkpointer, or same type and text, as with a client resending its history) are
+    not repeated.
+    """
+    if resumption.decision is not Decision.RESTORE or resumption.state is None:
+        return []
+    # Present by id (a checkpointer kept them) or by content (a client resent its history).
+    have = {m.id for m in present if m.id is not None}
+    said = {(m.type, m.text) for m in present}
+    restored = [
+        m
+        for m in resumption.state.lc_messages
+        if (m.id is None or m.id not in have) and (m.type, m.text) not in said
+    ]
+    answered = {m.tool_call_id for m in restored if isinstance(m, ToolMessage)}
+    called: set[str] = set()
+    out: list[BaseMessage] = []
+    for message in restored:
+        if isinstance(message, ToolMessage):
+            if message.tool_call_id in called:
+                out.append(message)
+            continue
+        if isinstance(message, AIMessage) and message.tool_calls:
+            ids = {c["id"] for c in message.tool_calls if c["id"]}
+            if not ids or not ids <= answered:
+                if message.text.strip():
+                    out.append(AIMessage(content=message.text, id=message.id))
+                continue
+            called |= ids
+        if isinstance(message, HumanMessage | AIMessage):
+            out.append(message)
+    return out
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
+    """Session state for ``create_agent``: resume before, inject around, record after.
+
+    Args:
+        memory: the app's :class:`SessionMemory`.
+        token_budget: most whitespace tokens of context injected; defaults to the
+            resumption config's budget.
+        recall_tools: also give the agent ``search_memories``/``remember``/``forget_memory``.
+    """
+
+    state_schema = SessionStateAgentState
+
+    def __init__(
+        self,
+        memory: SessionMemory,
+        *,
+        token_budget: int | None = None,
+        recall_tools: bool = False,
+    ) -> None:
+        super().__init__()
+        if token_budget is not None and token_budget <= 0:
+            raise InvalidInputError(f"token_budget must be positive, got {token_budget!r}")
+        self.memory = memory
+        self.token_budget = token_budget or memory.settings.resumption.token_budget
+        if recall_tools:
+            from langchain_sessionstate.adapters.tools import memory_tools
+
+            self.tools = memory_tools(memory)
+        else:
+            self.tools = []
+
+    # ------------------------------------------------------------------ before
+
+    def _who(self, runtime: Runtime[Any]) -> tuple[str, str | None, str | None]:
+        ctx = runtime.context
+        return context_user_id(ctx), context_session_id(ctx), context_device_id(ctx)
+
+    @staticmethod
+    def _latest_human(messages: Sequence[AnyMessage]) -> str | None:
+        for message in reversed(messages):
+            if isinstance(message, HumanMessage):
+                return message.text or None
+        return None
+
+    def _before_update(
+        self,
+        state: SessionStateAgentState,
+        who: tuple[str, str | None, str | None],
+        resumption: ResumptionContext,
+    ) -> dict[str, Any]:
+        user_id, session_id, device_id = who
+        plan = plan_turn(
+            state["messages"],
+            user_id=user_id,
+            requested_session=session_id,
+            device_id=device_id,
+            resumption=resumption,
+        )
+        return {
+            "sessionstate_resumption": resumption.model_dump(mode="json"),
+            "sessionstate_turn": plan.to_state(),
+        }
+
+    def before_agent(
+        self, state: SessionStateAgentState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Resume the context's user and remember the decision for this run."""
+        who = self._who(runtime)
+        resumption = self.memory.resume(
+            who[0],
+            first_message=self._latest_human(state["messages"]),
+            session_id=who[1],
+            device_id=who[2],
+            token_budget=self.token_budget,
+        )
+        return self._before_update(state, who, resumption)
+
+    async def abefore_agent(
+        self, state: SessionStateAgentState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Async :meth:`before_agent`."""
+        who = self._who(runtime)
+        resumption = await self.memory.aresume(
+            who[0],
+            first_message=self._latest_human(state["messages"]),
+            session_id=who[1],
+            device_id=who[2],
+            token_budget=self.token_budget,
+        )
+        return self._before_update(state, who, resumption)
+
+    # ------------------------------------------------------------------ around the model
+
+    def _augment(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        raw = request.state.get("sessionstate_resumption")
+        if raw is None:
+            return request
+        resumption = ResumptionContext.model_validate(raw)
+        system = augment_system_message(
+            request.system_message, render_guidance(resumption, self.token_budget)
+        )
+        prefix = restored_messages(resumption, request.messages)
+        messages = cast("list[AnyMessage]", [*prefix, *request.messages])
+        return request.override(system_message=system, messages=messages)
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> ModelResponse[Any]:
+        """Call the model with the resumption context in its system prompt."""
+        return handler(self._augment(request))
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelResponse[Any]:
+        """Async :meth:`wrap_model_call`."""
+        return await handler(self._augment(request))
+
+    # ------------------------------------------------------------------ after
+
+    def _turn(
+        self, state: SessionStateAgentState
+    ) -> tuple[TurnPlan, list[BaseMessage], StateUpdate] | None:
+        raw = state.get("sessionstate_turn")
+        if raw is None:
+            return None
+        plan = TurnPlan.from_state(raw)
+        turn = new_messages(state["messages"], plan.start)
+        if not turn:
+            return None
+        return plan, turn, turn_update(turn, plan, self.memory.now())
+
+    def after_agent(
+        self, state: SessionStateAgentState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Record the run's new messages and state changes as one atomic turn."""
+        planned = self._turn(state)
+        if planned is not None:
+            plan, turn, update = planned
+            self.memory.record_turn(
+                plan.user_id,
+                plan.session_id,
+                turn,
+                update=update,
+                device_id=plan.device_id,
+                write_id=write_id(plan, turn),
+            )
+        return None
+
+    async def aafter_agent(
+        self, state: SessionStateAgentState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Async :meth:`after_agent`."""
+        planned = self._turn(state)
+        if planned is not None:
+            plan, turn, update = planned
+            await self.memory.arecord_turn(
+                plan.user_id,
+                plan.session_id,
+                turn,
+                update=update,
+                device_id=plan.device_id,
+                write_id=write_id(plan, turn),
+            )
+        return None

@@ -1,0 +1,344 @@
+"""Values and messages <-> bytes, in a versioned, integrity-checked envelope.
+
+Envelope (6-byte header, then payload)::
+
+    byte 0     version (1)
+    byte 1     flags   (bit 0: payload is zlib-compressed)
+    bytes 2-5  CRC32 of the stored payload, big-endian
+    bytes 6-   payload: compact JSON (orjson), zlib-compressed when larger than the threshold
+
+:func:`decode` never guesses: a truncated, garbled, wrong-version, bad-CRC or bad-JSON record
+raises :class:`~langchain_sessionstate.errors.CorruptStateError` naming the key. Messages are
+LangChain message dicts (``message_to_dict``; tool calls kept) plus time and device; no
+embeddings are ever stored here. The helpers at the bottom turn a stored session record
+(meta hash + encoded messages) into a :class:`SessionState`; both short-term backends use
+them, so they behave the same.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    message_to_dict,
+    messages_from_dict,
+)
+from pydantic_core import PydanticSerializationError
+
+from langchain_sessionstate.clock import from_ms, to_ms
+from langchain_sessionstate.config import ShortTermConfig
+from langchain_sessionstate.errors import (
+    CorruptStateError,
+    InvalidInputError,
+    PayloadTooLargeError,
+)
+from langchain_sessionstate.models import (
+    SessionInfo,
+    SessionState,
+    SessionStatus,
+    StateUpdate,
+    TimedMessage,
+)
+
+VERSION: Final = 1
+FLAG_ZLIB: Final = 0x01
+HEADER: Final = struct.Struct(">BBI")
+_DEFAULT = ShortTermConfig()
+
+FIELD_PREFIX: Final = "f:"
+"""Meta-hash fields holding state values are named ``f:<state field>``."""
+
+STATE_FIELDS: Final = frozenset(
+    {
+        "topic",
+        "entities",
+        "unresolved_questions",
+        "tone",
+        "engagement",
+        "flow",
+        "pending",
+        "running_summary",
+        "summarized_upto",
+        "metadata",
+    }
+)
+
+
+def encode(value: Any, config: ShortTermConfig | None = None) -> bytes:
+    """Encode a JSON-ready value into an envelope.
+
+    Raises:
+        InvalidInputError: the value is not JSON-serialisable (objects, non-str keys, ...).
+        PayloadTooLargeError: the encoded record exceeds ``config.max_record_bytes``.
+    """
+    cfg = config or _DEFAULT
+    try:
+        payload = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise InvalidInputError(
+            f"value is not JSON-serialisable ({exc}): {_short_repr(value)}"
+        ) from exc
+    flags = 0
+    if len(payload) > cfg.compress_threshold:
+        payload = zlib.compress(payload, 6)
+        flags |= FLAG_ZLIB
+    if len(payload) + HEADER.size > cfg.max_record_bytes:
+        raise PayloadTooLargeError(
+            f"encoded record is {len(payload) + HEADER.size} bytes, more than "
+            f"max_record_bytes={cfg.max_record_bytes}; store less or raise the limit"
+        )
+    return HEADER.pack(VERSION, flags, zlib.crc32(payload)) + payload
+
+
+def decode(data: bytes | bytearray | memoryview | None, *, key: str) -> Any:
+    """Decode an envelope; raises CorruptStateError(key, reason) on any defect."""
+    if data is None:
+        raise CorruptStateError(key, "record is missing")
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise CorruptStateError(key, f"expected bytes, got {type(data).__name__}")
+    raw = bytes(data)
+    if len(raw) < HEADER.size:
+        raise CorruptStateError(key, f"truncated: {len(raw)} bytes, header needs {HEADER.size}")
+    version, flags, crc = HEADER.unpack_from(raw)
+    if version != VERSION:
+        raise CorruptStateError(key, f"unknown envelope version {version}")
+    if flags & ~FLAG_ZLIB:
+        raise CorruptStateError(key, f"unknown flags 0x{flags:02x}")
+    payload = raw[HEADER.size :]
+    if zlib.crc32(payload) != crc:
+        raise CorruptStateError(key, "checksum mismatch (truncated or garbled)")
+    if flags & FLAG_ZLIB:
+        try:
+            payload = zlib.decompress(payload)
+        except zlib.error as exc:
+            raise CorruptStateError(key, f"bad compressed payload: {exc}") from exc
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptStateError(key, f"bad JSON: {exc}") from exc
+
+
+def _short_repr(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def message_record(message: BaseMessage, at_ms: int, device_id: str | None) -> dict[str, Any]:
+    """The JSON-ready form of one stored message."""
+    if not isinstance(message, BaseMessage):
+        raise InvalidInputError(
+            f"messages must be LangChain BaseMessage objects, got {_short_repr(message)}"
+        )
+    record: dict[str, Any] = {"m": message_to_dict(message), "t": at_ms}
+    if device_id is not None:
+        record["d"] = device_id
+    return record
+
+
+def encode_message(message: TimedMessage, config: ShortTermConfig | None = None) -> bytes:
+    """Encode a :class:`TimedMessage` (LangChain message dict + time + device)."""
+    return encode(message_record(message.message, to_ms(message.at), message.device_id), config)
+
+
+def encode_raw_message(
+    message: BaseMessage, at_ms: int, device_id: str | None, config: ShortTermConfig | None = None
+) -> bytes:
+    """Encode a LangChain message stored at ``at_ms`` by ``device_id`` (the hot path)."""
+    return encode(message_record(message, at_ms, device_id), config)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Types written by ``message_to_dict`` of a validated message: rebuilt without a second
+# validation (the hot path of ``load``). Anything else goes through ``messages_from_dict``.
+_FAST_TYPES: Final[dict[str, type[BaseMessage]]] = {
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+}
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    # Exact integer arithmetic; faster than datetime.fromtimestamp on the load path.
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _message(record: Any) -> BaseMessage:
+    fast = _FAST_TYPES.get(record["type"])
+    data = record["data"]
+    if fast is not None and isinstance(data, dict) and data.get("type") == record["type"]:
+        return fast.model_construct(**data)
+    (message,) = messages_from_dict([record])
+    return message
+
+
+def decode_message(data: bytes | bytearray | memoryview | None, *, key: str) -> TimedMessage:
+    """Decode one stored message; CorruptStateError naming ``key`` if it is not one."""
+    record = decode(data, key=key)
+    try:
+        message = _message(record["m"])
+        at = _ms_to_datetime(int(record["t"]))
+        device = record.get("d")
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        raise CorruptStateError(key, f"not a stored message: {exc}") from exc
+    # Fields are already validated values; skip a second validation on the hot path.
+    return TimedMessage.model_construct(message=message, at=at, device_id=device)  # type: ignore[arg-type]
+
+
+def decode_messages(
+    items: Iterable[bytes], *, key: str, first_index: int = 0
+) -> list[TimedMessage]:
+    """Decode a run of stored messages; errors name ``key[index]``."""
+    return [decode_message(item, key=f"{key}[{first_index + i}]") for i, item in enumerate(items)]
+
+
+# --------------------------------------------------------------------------- session records
+
+
+def field_name(name: str) -> str:
+    """Meta-hash field of a state value."""
+    return FIELD_PREFIX + name
+
+
+def encode_update_fields(
+    fields: Mapping[str, Any], config: ShortTermConfig | None = None
+) -> list[tuple[str, bytes]]:
+    """``[("f:<name>", envelope), ...]`` for the fields a StateUpdate wrote."""
+    return [(field_name(name), encode(value, config)) for name, value in fields.items()]
+
+
+def encode_update(
+    update: StateUpdate | None, config: ShortTermConfig | None = None
+) -> list[tuple[str, bytes]]:
+    """Encoded ``f:`` fields of a StateUpdate; InvalidInputError if a value cannot be stored."""
+    if update is None:
+        return []
+    try:
+        # One dump of the set fields (same values as StateUpdate.written_fields, one call).
+        fields = update.model_dump(mode="json", include=set(update.model_fields_set))
+    except PydanticSerializationError as exc:
+        raise InvalidInputError(
+            f"state update is not JSON-serialisable ({exc}): {_short_repr(update)}"
+        ) from exc
+    return encode_update_fields(fields, config)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _int(meta: Mapping[str, bytes], name: str, key: str, default: int | None = None) -> int:
+    raw = meta.get(name)
+    if raw is None:
+        if default is not None:
+            return default
+        raise CorruptStateError(f"{key}#{name}", "field is missing")
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise CorruptStateError(f"{key}#{name}", f"not an integer: {raw!r:.60}") from exc
+
+
+def normalise_meta(raw: Mapping[bytes, bytes] | Mapping[str, bytes]) -> dict[str, bytes]:
+    """Meta hash with text field names (Redis returns bytes names)."""
+    return {_text(k): v for k, v in raw.items()}
+
+
+def state_from_record(
+    user_id: str,
+    session_id: str,
+    meta: Mapping[str, bytes],
+    messages: list[TimedMessage],
+    *,
+    key: str,
+) -> SessionState:
+    """Build a :class:`SessionState` from a meta hash and decoded recent messages.
+
+    A corrupt field raises CorruptStateError naming ``"<key>#<field>"``. Unknown ``f:``
+    fields (written by a newer version) are ignored.
+    """
+    values: dict[str, Any] = {}
+    for name, raw in meta.items():
+        if not name.startswith(FIELD_PREFIX):
+            continue
+        state_name = name[len(FIELD_PREFIX) :]
+        if state_name not in STATE_FIELDS:
+            continue
+        value = decode(raw, key=f"{key}#{name}")
+        # An explicit None clears a field; list/dict fields fall back to their empty default.
+        if value is None and state_name in {"entities", "unresolved_questions", "pending"}:
+            continue
+        if value is None and state_name in {"metadata", "summarized_upto"}:
+            continue
+        values[state_name] = value
+    status_raw = meta.get("status", b"active")
+    device = meta.get("device")
+    try:
+        return SessionState(
+            user_id=user_id,
+            session_id=session_id,
+            status=SessionStatus(_text(status_raw)),
+            turn_count=_int(meta, "turns", key, 0),
+            message_count=_int(meta, "msgs", key, 0),
+            started_at=from_ms(_int(meta, "started_at", key)),
+            last_active=from_ms(_int(meta, "last_active", key)),
+            device_id=_text(device) if device else None,
+            messages=messages,
+            **values,
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        # pydantic's ValidationError is a ValueError: a field decoded to the wrong shape.
+        raise CorruptStateError(key, f"fields do not form a session state: {exc}") from exc
+
+
+def session_info(session_id: str, meta: Mapping[str, bytes], *, key: str) -> SessionInfo:
+    """One line of a session list from (part of) a meta hash."""
+    status_raw = meta.get("status") or b"active"
+    started = meta.get("started_at")
+    topic_raw = meta.get(field_name("topic"))
+    topic = decode(topic_raw, key=f"{key}#f:topic") if topic_raw is not None else None
+    try:
+        return SessionInfo(
+            session_id=session_id,
+            last_active=from_ms(_int(meta, "last_active", key)),
+            started_at=from_ms(_int(meta, "started_at", key)) if started is not None else None,
+            turn_count=_int(meta, "turns", key, 0),
+            status=SessionStatus(_text(status_raw)),
+            topic=topic,
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptStateError(key, f"fields do not form a session entry: {exc}") from exc
+
+
+__all__ = [
+    "FIELD_PREFIX",
+    "STATE_FIELDS",
+    "VERSION",
+    "decode",
+    "decode_message",
+    "decode_messages",
+    "encode",
+    "encode_message",
+    "encode_raw_message",
+    "encode_update",
+    "encode_update_fields",
+    "field_name",
+    "message_record",
+    "normalise_meta",
+    "session_info",
+    "state_from_record",
+]

@@ -1,0 +1,523 @@
+"""``SessionMemory``: the one object an app holds; every adapter is a thin shell over it.
+
+It wires a short-term store (in-process or Redis), a long-term store (Chroma), the offline or
+LLM processing steps, the lifecycle (finalizer + sweeper) and resumption, all on one injectable
+clock. It holds no storage logic of its own: each method delegates to the part that owns the
+behaviour, so a second backend or a custom step slots in through the constructor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from langchain_sessionstate.clock import Clock, SystemClock
+from langchain_sessionstate.config import Settings
+from langchain_sessionstate.keys import validate_id
+from langchain_sessionstate.lifecycle.finalize import FinalizeReport, SessionFinalizer
+from langchain_sessionstate.lifecycle.sweeper import Sweeper, SweepReport
+from langchain_sessionstate.longterm.base import (
+    Extractor,
+    JournalWriter,
+    MemoryStore,
+    Reflector,
+    Summarizer,
+)
+from langchain_sessionstate.models import (
+    AppendResult,
+    Lease,
+    MemoryDraft,
+    MemoryKind,
+    ResumptionContext,
+    ScoredMemory,
+    SessionState,
+    StateUpdate,
+    Tier,
+    TimedMessage,
+    WriteOutcome,
+)
+from langchain_sessionstate.resumption.greeting import LLMGreeter, TemplateGreeter
+from langchain_sessionstate.resumption.resumer import Resumer
+from langchain_sessionstate.shortterm.base import ShortTermStore
+
+if TYPE_CHECKING:
+    from langchain_sessionstate.adapters.retriever import ResumptionRetriever
+
+
+class SessionMemory:
+    """Short-term state, long-term memory, lifecycle and resumption for many users.
+
+    Build one per process with :meth:`embedded` (laptop, notebook, tests: no server) or
+    :meth:`from_url` (Redis + Chroma), or inject the parts yourself.
+    """
+
+    def __init__(
+        self,
+        *,
+        short_term: ShortTermStore,
+        long_term: MemoryStore,
+        extractor: Extractor | None = None,
+        summarizer: Summarizer | None = None,
+        journal_writer: JournalWriter | None = None,
+        reflector: Reflector | None = None,
+        chat_model: BaseChatModel | None = None,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        from langchain_sessionstate.longterm import extract, journal, reflect, summarize
+
+        self.short_term = short_term
+        self.long_term = long_term
+        self.clock: Clock = clock or SystemClock()
+        self.settings = settings or Settings()
+        # Each LLM-powered step uses the chat model when one is given, else its offline default.
+        if chat_model is not None:
+            extractor = extractor or extract.LLMExtractor(chat_model)
+            summarizer = summarizer or summarize.LLMSummarizer(chat_model)
+            journal_writer = journal_writer or journal.LLMJournalWriter(chat_model)
+            reflector = reflector or reflect.LLMReflector(chat_model)
+        self.extractor = extractor or extract.OfflineExtractor()
+        self.summarizer = summarizer or summarize.OfflineSummarizer()
+        self.journal_writer = journal_writer or journal.OfflineJournalWriter()
+        self.reflector = reflector or reflect.OfflineReflector()
+        self.finalizer = SessionFinalizer(
+            short_term,
+            long_term,
+            extractor=self.extractor,
+            summarizer=self.summarizer,
+            journal_writer=self.journal_writer,
+            reflector=self.reflector,
+            clock=self.clock,
+            lifecycle=self.settings.lifecycle,
+        )
+        self.sweeper = Sweeper(
+            short_term,
+            self.finalizer,
+            clock=self.clock,
+            lifecycle=self.settings.lifecycle,
+            worker_id=worker_id,
+        )
+        greeter = LLMGreeter(chat_model) if chat_model is not None else TemplateGreeter()
+        self.resumer = Resumer(
+            short_term,
+            long_term,
+            greeter=greeter,
+            config=self.settings.resumption,
+            clock=self.clock,
+        )
+        self._owned: list[Any] = []
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def embedded(
+        cls,
+        path: str | Path = ".sessionstate",
+        *,
+        embeddings: Embeddings | None = None,
+        chat_model: BaseChatModel | None = None,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+    ) -> SessionMemory:
+        """In-process short-term store and Chroma in a local folder: no server needed."""
+        from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
+        from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
+
+        settings = settings or Settings()
+        embeddings = embeddings or _default_embeddings()
+        return cls(
+            short_term=InMemoryShortTermStore(settings.short_term),
+            long_term=ChromaMemoryStore.persistent(
+                Path(path) / "chroma", embeddings, config=settings.memory
+            ),
+            chat_model=chat_model,
+            clock=clock,
+            settings=settings,
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        redis_url: str,
+        *,
+        chroma_path: str | Path | None = None,
+        chroma_host: str | None = None,
+        chroma_port: int = 8000,
+        embeddings: Embeddings | None = None,
+        chat_model: BaseChatModel | None = None,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+        spool_dir: str | Path | None = None,
+        worker_id: str | None = None,
+    ) -> SessionMemory:
+        """Redis for short-term state; Chroma on a folder (``chroma_path``) or a server.
+
+        With ``spool_dir``, turns written while Redis is down are spooled there durably and
+        replayed in order when it returns.
+        """
+        from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
+        from langchain_sessionstate.shortterm.redis import RedisShortTermStore
+
+        settings = settings or Settings()
+        clock = clock or SystemClock()
+        embeddings = embeddings or _default_embeddings()
+        redis_store = RedisShortTermStore.from_url(redis_url, config=settings.short_term)
+        short_term: ShortTermStore = redis_store
+        if spool_dir is not None:
+            from langchain_sessionstate.resilience import ResilientShortTermStore
+
+            short_term = ResilientShortTermStore(
+                redis_store, spool_dir=Path(spool_dir), clock=clock
+            )
+        if chroma_host is not None:
+            long_term = ChromaMemoryStore.http(
+                chroma_host, chroma_port, embeddings, config=settings.memory
+            )
+        else:
+            long_term = ChromaMemoryStore.persistent(
+                Path(chroma_path or ".sessionstate/chroma"), embeddings, config=settings.memory
+            )
+        memory = cls(
+            short_term=short_term,
+            long_term=long_term,
+            chat_model=chat_model,
+            clock=clock,
+            settings=settings,
+            worker_id=worker_id,
+        )
+        memory._owned.append(short_term)
+        return memory
+
+    # ------------------------------------------------------------------ short-term
+
+    def record_turn(
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[BaseMessage],
+        *,
+        update: StateUpdate | None = None,
+        device_id: str | None = None,
+        write_id: str | None = None,
+    ) -> AppendResult:
+        """Save one turn (its messages and state changes) in one atomic write."""
+        stamped = _with_ids(messages)
+        result = self.short_term.append_turn(
+            user_id,
+            session_id,
+            stamped,
+            now=self.clock.now(),
+            update=update,
+            device_id=device_id,
+            write_id=write_id,
+        )
+        if self._compaction_due(result):
+            self._compact(user_id, session_id)
+        return result
+
+    async def arecord_turn(
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[BaseMessage],
+        *,
+        update: StateUpdate | None = None,
+        device_id: str | None = None,
+        write_id: str | None = None,
+    ) -> AppendResult:
+        """Async :meth:`record_turn`."""
+        stamped = _with_ids(messages)
+        result = await self.short_term.aappend_turn(
+            user_id,
+            session_id,
+            stamped,
+            now=self.clock.now(),
+            update=update,
+            device_id=device_id,
+            write_id=write_id,
+        )
+        if self._compaction_due(result):
+            await self._acompact(user_id, session_id)
+        return result
+
+    def load(self, user_id: str, session_id: str) -> SessionState | None:
+        """The state a prompt needs (state + recent messages), or None."""
+        return self.short_term.load(user_id, session_id)
+
+    async def aload(self, user_id: str, session_id: str) -> SessionState | None:
+        """Async :meth:`load`."""
+        return await self.short_term.aload(user_id, session_id)
+
+    def history(self, user_id: str, session_id: str) -> list[TimedMessage]:
+        """The full message history of a live session."""
+        return self.short_term.messages(user_id, session_id)
+
+    async def ahistory(self, user_id: str, session_id: str) -> list[TimedMessage]:
+        """Async :meth:`history`."""
+        return await self.short_term.amessages(user_id, session_id)
+
+    # Running summary: once enough messages fall outside the prompt's recent window, fold
+    # them into ``running_summary`` so the prompt stays small while the history stays whole.
+
+    def _compaction_due(self, result: AppendResult) -> bool:
+        cfg = self.settings.short_term
+        outside = result.message_count - cfg.recent_messages
+        return result.applied and outside > 0 and outside % cfg.compact_after == 0
+
+    def _compaction_update(
+        self, user_id: str, session_id: str, older: Sequence[TimedMessage], upto: int
+    ) -> StateUpdate:
+        summary = self.summarizer.summarize(user_id, session_id, older)
+        return StateUpdate(running_summary=summary.text, summarized_upto=upto)
+
+    def _compact(self, user_id: str, session_id: str) -> None:
+        state = self.short_term.load(user_id, session_id, recent=1)
+        if state is None:
+            return
+        upto = state.message_count - self.settings.short_term.recent_messages
+        older = self.short_term.messages(user_id, session_id, start=0, end=upto)
+        update = self._compaction_update(user_id, session_id, older, upto)
+        self.short_term.append_turn(user_id, session_id, [], now=self.clock.now(), update=update)
+
+    async def _acompact(self, user_id: str, session_id: str) -> None:
+        state = await self.short_term.aload(user_id, session_id, recent=1)
+        if state is None:
+            return
+        upto = state.message_count - self.settings.short_term.recent_messages
+        older = await self.short_term.amessages(user_id, session_id, start=0, end=upto)
+        update = self._compaction_update(user_id, session_id, older, upto)
+        await self.short_term.aappend_turn(
+            user_id, session_id, [], now=self.clock.now(), update=update
+        )
+
+    # ------------------------------------------------------------------ devices
+
+    def activate_device(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        session_id: str | None = None,
+        takeover: bool = False,
+    ) -> Lease:
+        """Make ``device_id`` the user's one active device; another device needs ``takeover``.
+
+        Raises:
+            LeaseHeldError: another device holds an unexpired lease and ``takeover`` is False.
+        """
+        return self.short_term.acquire_lease(
+            user_id,
+            device_id,
+            now=self.clock.now(),
+            ttl=self.settings.lifecycle.lease_ttl,
+            session_id=session_id,
+            takeover=takeover,
+        )
+
+    # ------------------------------------------------------------------ resumption
+
+    def resume(
+        self,
+        user_id: str,
+        *,
+        first_message: str | None = None,
+        session_id: str | None = None,
+        device_id: str | None = None,
+        token_budget: int | None = None,
+    ) -> ResumptionContext:
+        """Decide restore / prime / fresh for a returning user and assemble the context."""
+        return self.resumer.resume(
+            user_id,
+            first_message=first_message,
+            session_id=session_id,
+            device_id=device_id,
+            token_budget=token_budget,
+        )
+
+    async def aresume(
+        self,
+        user_id: str,
+        *,
+        first_message: str | None = None,
+        session_id: str | None = None,
+        device_id: str | None = None,
+        token_budget: int | None = None,
+    ) -> ResumptionContext:
+        """Async :meth:`resume`."""
+        return await self.resumer.aresume(
+            user_id,
+            first_message=first_message,
+            session_id=session_id,
+            device_id=device_id,
+            token_budget=token_budget,
+        )
+
+    def retriever(
+        self, *, user_id: str | None = None, k: int = 10, token_budget: int | None = None
+    ) -> ResumptionRetriever:
+        """A LangChain retriever of resumption context (user id fixed or from the config)."""
+        from langchain_sessionstate.adapters.retriever import ResumptionRetriever
+
+        return ResumptionRetriever(
+            resumer=self.resumer, user_id=user_id, k=k, token_budget=token_budget
+        )
+
+    # ------------------------------------------------------------------ long-term
+
+    def recall(
+        self, user_id: str, query: str, *, k: int = 10, **filters: Any
+    ) -> list[ScoredMemory]:
+        """Memories of one user by meaning; filters as in :meth:`MemoryStore.recall`."""
+        return self.long_term.recall(user_id, query, k=k, now=self.clock.now(), **filters)
+
+    async def arecall(
+        self, user_id: str, query: str, *, k: int = 10, **filters: Any
+    ) -> list[ScoredMemory]:
+        """Async :meth:`recall`."""
+        return await self.long_term.arecall(user_id, query, k=k, now=self.clock.now(), **filters)
+
+    def remember(
+        self,
+        user_id: str,
+        content: str,
+        *,
+        kind: MemoryKind = MemoryKind.FACT,
+        subject: str | None = None,
+        session_id: str | None = None,
+    ) -> WriteOutcome:
+        """Store one explicit memory (deduplicated like extracted ones)."""
+        return self.long_term.add(
+            user_id, [self._draft(content, kind, subject, session_id)], now=self.clock.now()
+        )[0]
+
+    async def aremember(
+        self,
+        user_id: str,
+        content: str,
+        *,
+        kind: MemoryKind = MemoryKind.FACT,
+        subject: str | None = None,
+        session_id: str | None = None,
+    ) -> WriteOutcome:
+        """Async :meth:`remember`."""
+        outcomes = await self.long_term.aadd(
+            user_id, [self._draft(content, kind, subject, session_id)], now=self.clock.now()
+        )
+        return outcomes[0]
+
+    def _draft(
+        self, content: str, kind: MemoryKind, subject: str | None, session_id: str | None
+    ) -> MemoryDraft:
+        content = content.strip()
+        if not content:
+            raise ValueError("a memory needs non-empty content, got an empty string")
+        return MemoryDraft(
+            tier=Tier.FACTS,
+            kind=kind,
+            content=content,
+            subject=subject,
+            session_id=session_id,
+            observed_at=self.clock.now(),
+            metadata={"source": "explicit"},
+        )
+
+    def forget_memory(self, user_id: str, memory_id: str) -> bool:
+        """Delete one memory of this user (another user's id deletes nothing)."""
+        return self.long_term.delete(user_id, memory_id)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def end_session(self, user_id: str, session_id: str) -> FinalizeReport:
+        """Finish a session now: extract, summarise, update the journal, archive."""
+        return self.finalizer.finalize(user_id, session_id)
+
+    async def aend_session(self, user_id: str, session_id: str) -> FinalizeReport:
+        """Async :meth:`end_session`."""
+        return await self.finalizer.afinalize(user_id, session_id)
+
+    def sweep(self) -> SweepReport:
+        """One sweeper pass: soft-expire, finalize, delete old archives."""
+        return self.sweeper.run_once()
+
+    async def asweep(self) -> SweepReport:
+        """Async :meth:`sweep`."""
+        return await self.sweeper.arun_once()
+
+    # ------------------------------------------------------------------ erasure and export
+
+    def forget(self, user_id: str) -> dict[str, int]:
+        """Erase every trace of one user: live keys, archives, lease, all memory tiers,
+        summaries and journal (and spooled writes). Other users are untouched."""
+        validate_id(user_id, "user_id")
+        removed = {
+            "short_term_keys": self.short_term.delete_user(user_id),
+            "long_term_records": self.long_term.forget_user(user_id),
+        }
+        return removed
+
+    def export(self, user_id: str) -> dict[str, Any]:
+        """Everything stored about one user, as JSON-ready data."""
+        validate_id(user_id, "user_id")
+        sessions = []
+        for info in self.short_term.list_sessions(user_id):
+            state = self.short_term.load(user_id, info.session_id)
+            history = self.short_term.messages(user_id, info.session_id)
+            sessions.append(
+                {
+                    "state": state.model_dump(mode="json", exclude={"messages"}) if state else None,
+                    "messages": [m.model_dump(mode="json") for m in history],
+                }
+            )
+        journal = self.long_term.get_journal(user_id)
+        return {
+            "user_id": user_id,
+            "exported_at": self.clock.now().isoformat(),
+            "sessions": sessions,
+            "archives": self.short_term.list_archives(user_id),
+            "memories": [m.model_dump(mode="json") for m in self.long_term.list_memories(user_id)],
+            "summaries": [s.model_dump(mode="json") for s in self.long_term.summaries(user_id)],
+            "journal": journal.model_dump(mode="json") if journal else None,
+        }
+
+    def close(self) -> None:
+        """Close connections this object opened."""
+        for part in self._owned:
+            part.close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        for part in self._owned:
+            await part.aclose()
+
+    def now(self) -> datetime:
+        """The current time on this memory's clock."""
+        return self.clock.now()
+
+
+def _with_ids(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Give every message a stable id: memories cite turns by it, replays dedup by it."""
+    out: list[BaseMessage] = []
+    for message in messages:
+        if not isinstance(message, BaseMessage):
+            raise TypeError(
+                f"record_turn takes LangChain messages, got {type(message).__name__}: "
+                f"{message!r:.80}"
+            )
+        if message.id is None:
+            message = message.model_copy(update={"id": uuid.uuid4().hex[:16]})
+        out.append(message)
+    return out
+
+
+def _default_embeddings() -> Embeddings:
+    from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
+
+    return MiniLMEmbeddings()

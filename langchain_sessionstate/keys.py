@@ -1,0 +1,277 @@
+"""Every Redis key of the library, built and parsed in this one module.
+
+Design:
+
+* Caller ids (user, session, device, worker) are validated, then percent-escaped: any
+  character outside ``[A-Za-z0-9._@+=-]`` becomes ``%XX`` per UTF-8 byte. Escaping is
+  injective and reversible, and an escaped id can never contain ``:``, ``*``, ``{``, ``}``,
+  ``|`` or a space, so user input can neither reach another user's key nor a hash tag.
+* All keys of one user share the hash tag ``{NN}``, ``NN = crc32(user_id) % sweep_shards``
+  in (at least two) hex digits. The sweeper and archive indexes are sharded by the same
+  tag, so a turn touches exactly one Redis Cluster slot and no global key is hot.
+* Schema (``p`` = prefix, ``T`` = tag, ``u``/``s`` = escaped ids)::
+
+    p:T:u:<u>:s:<s>:meta      hash   started_at, last_active, turns, msgs, status, device, f:<name>
+    p:T:u:<u>:s:<s>:msgs      list   codec-encoded messages
+    p:T:u:<u>:s:<s>:writes    set    applied write ids (idempotent replay)
+    p:T:u:<u>:s:<s>:claim     string sweeper claim "<expires_ms>|<worker>"
+    p:T:u:<u>:sessions        zset   sid -> last_active ms
+    p:T:u:<u>:lease           string "<expires_ms>|<device>|<sid>"
+    p:T:u:<u>:archive:<s>     string archived transcript
+    p:T:u:<u>:archives        zset   sid -> delete_at ms
+    p:T:sweep:active          zset   "<u>:<s>" -> last_active ms
+    p:T:sweep:soft            zset   "<u>:<s>" -> last_active ms
+    p:T:archives              zset   "<u>:<s>" -> delete_at ms
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from langchain_sessionstate.config import ShortTermConfig
+from langchain_sessionstate.errors import InvalidInputError
+
+MAX_ID_LENGTH = 256
+"""Longest accepted id, in characters (before escaping)."""
+
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@+=-")
+_SAFE_RE = re.compile(r"[A-Za-z0-9._@+=\-]*")
+_ESCAPED_RE = re.compile(r"(?:[A-Za-z0-9._@+=\-]|%[0-9A-F]{2})+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _quote(value: str, limit: int = 60) -> str:
+    """``repr`` of ``value``, truncated so a huge id does not flood an error message."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + f"... ({len(value)} chars)"
+
+
+def validate_id(value: str, what: str = "id") -> str:
+    """Return ``value`` unchanged if it is a usable id, else raise InvalidInputError.
+
+    Rules: a non-empty ``str`` of at most 256 characters without control characters.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+    if not value:
+        raise InvalidInputError(f"{what} must not be empty, got {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(
+            f"{what} must be at most {MAX_ID_LENGTH} characters, got {_quote(value)}"
+        )
+    if _CONTROL_RE.search(value):
+        raise InvalidInputError(
+            f"{what} must not contain control characters (newline, tab, ...), got {_quote(value)}"
+        )
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _escape(value: str) -> str:
+    if _SAFE_RE.fullmatch(value):
+        return value
+    out: list[str] = []
+    for ch in value:
+        if ch in _SAFE:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
+
+def escape_id(value: str, what: str = "id") -> str:
+    """Validate ``value`` and return its key-safe escaped form (see the module docstring)."""
+    validate_id(value, what)
+    return _escape(value)
+
+
+def unescape_id(escaped: str) -> str:
+    """Inverse of :func:`escape_id`; raises InvalidInputError on text it cannot produce."""
+    if not _ESCAPED_RE.fullmatch(escaped):
+        raise InvalidInputError(f"not an escaped id: {_quote(escaped)}")
+    if "%" not in escaped:
+        return escaped
+    out = bytearray()
+    i = 0
+    while i < len(escaped):
+        ch = escaped[i]
+        if ch == "%":
+            out.append(int(escaped[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(ch))
+            i += 1
+    try:
+        return out.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"not an escaped id: {_quote(escaped)}") from exc
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """The sweeper shard of a user: ``crc32(user_id) % shards``."""
+    return zlib.crc32(user_id.encode("utf-8", "surrogatepass")) % shards
+
+
+def shard_tag(shard: int) -> str:
+    """Hash tag of one shard, e.g. ``{0a}``."""
+    return "{" + f"{shard:02x}" + "}"
+
+
+def all_shard_tags(config: ShortTermConfig) -> list[str]:
+    """Hash tags of every shard, in shard order."""
+    return [shard_tag(i) for i in range(config.sweep_shards)]
+
+
+def index_member(user_id: str, session_id: str) -> str:
+    """Member ``"<u>:<s>"`` of the sweeper/archive indexes (ids escaped)."""
+    return f"{escape_id(user_id, 'user_id')}:{escape_id(session_id, 'session_id')}"
+
+
+def parse_index_member(member: str | bytes) -> tuple[str, str]:
+    """``(user_id, session_id)`` from an index member; InvalidInputError if malformed."""
+    text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
+    user, sep, session = text.partition(":")
+    if not sep:
+        raise InvalidInputError(f"not a session index member: {_quote(text)}")
+    return unescape_id(user), unescape_id(session)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKeys:
+    """Every key touched by one session's turn, plus the ids in their escaped form."""
+
+    tag: str
+    user: str
+    session: str
+    member: str
+    meta: str
+    msgs: str
+    writes: str
+    claim: str
+    sessions: str
+    sweep_active: str
+    sweep_soft: str
+    archive: str
+    archives: str
+    archives_index: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserKeys:
+    """Every per-user key that does not belong to one session."""
+
+    tag: str
+    user: str
+    base: str
+    sessions: str
+    lease: str
+    archives: str
+    sweep_active: str
+    sweep_soft: str
+    archives_index: str
+
+    def session(self, escaped_session: str) -> tuple[str, str, str, str]:
+        """``(meta, msgs, writes, claim)`` of one already escaped session id."""
+        s = f"{self.base}:s:{escaped_session}"
+        return f"{s}:meta", f"{s}:msgs", f"{s}:writes", f"{s}:claim"
+
+    def archive(self, escaped_session: str) -> str:
+        """Archive key of one already escaped session id."""
+        return f"{self.base}:archive:{escaped_session}"
+
+
+class KeySchema:
+    """Builds keys for one configuration (prefix, shard count); cheap and cached."""
+
+    def __init__(self, config: ShortTermConfig | None = None) -> None:
+        self.config = config or ShortTermConfig()
+        self.prefix = self.config.key_prefix
+        self.shards = self.config.sweep_shards
+        self._user = lru_cache(maxsize=4096)(self._build_user)
+        self._session = lru_cache(maxsize=8192)(self._build_session)
+
+    def tag_for(self, user_id: str) -> str:
+        """Hash tag of a user (validated)."""
+        validate_id(user_id, "user_id")
+        return shard_tag(shard_of(user_id, self.shards))
+
+    def user(self, user_id: str) -> UserKeys:
+        """Keys of one user; raises InvalidInputError for a bad id."""
+        return self._user(user_id)
+
+    def session(self, user_id: str, session_id: str) -> SessionKeys:
+        """Keys of one session; raises InvalidInputError for a bad id."""
+        return self._session(user_id, session_id)
+
+    def sweep_active(self, tag: str) -> str:
+        """Active-session index of one shard."""
+        return f"{self.prefix}:{tag}:sweep:active"
+
+    def sweep_soft(self, tag: str) -> str:
+        """Soft-expired-session index of one shard."""
+        return f"{self.prefix}:{tag}:sweep:soft"
+
+    def archives_index(self, tag: str) -> str:
+        """Archive deletion index of one shard."""
+        return f"{self.prefix}:{tag}:archives"
+
+    def all_tags(self) -> list[str]:
+        """Hash tags of every shard."""
+        return all_shard_tags(self.config)
+
+    def _build_user(self, user_id: str) -> UserKeys:
+        u = escape_id(user_id, "user_id")
+        tag = shard_tag(shard_of(user_id, self.shards))
+        base = f"{self.prefix}:{tag}:u:{u}"
+        return UserKeys(
+            tag=tag,
+            user=u,
+            base=base,
+            sessions=f"{base}:sessions",
+            lease=f"{base}:lease",
+            archives=f"{base}:archives",
+            sweep_active=self.sweep_active(tag),
+            sweep_soft=self.sweep_soft(tag),
+            archives_index=self.archives_index(tag),
+        )
+
+    def _build_session(self, user_id: str, session_id: str) -> SessionKeys:
+        uk = self._user(user_id)
+        s = escape_id(session_id, "session_id")
+        meta, msgs, writes, claim = uk.session(s)
+        return SessionKeys(
+            tag=uk.tag,
+            user=uk.user,
+            session=s,
+            member=f"{uk.user}:{s}",
+            meta=meta,
+            msgs=msgs,
+            writes=writes,
+            claim=claim,
+            sessions=uk.sessions,
+            sweep_active=uk.sweep_active,
+            sweep_soft=uk.sweep_soft,
+            archive=uk.archive(s),
+            archives=uk.archives,
+            archives_index=uk.archives_index,
+        )
+
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "KeySchema",
+    "SessionKeys",
+    "UserKeys",
+    "all_shard_tags",
+    "escape_id",
+    "index_member",
+    "parse_index_member",
+    "shard_of",
+    "shard_tag",
+    "unescape_id",
+    "validate_id",
+]

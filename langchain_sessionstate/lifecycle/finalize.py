@@ -1,0 +1,246 @@
+"""Hard expiry of one session: extract, summarise, journal, reflect, archive, remove.
+
+Every step is idempotent, so a worker killed anywhere and a rerun change nothing twice:
+
+1. read the full history (``short_term.messages``); an empty session is just removed;
+2. extract drafts and store the ones this session has not stored yet (``long_term.add``
+   also dedups by deterministic id, so even a crash inside ``add`` cannot duplicate);
+3. summarise and ``put_summary`` (one id per session: a rerun overwrites);
+4. fold the summary into the journal unless the journal already includes the session;
+5. every ``reflect_every`` finished sessions of a user, reflect the current facts into
+   knowledge (deterministic ids again);
+6. ``put_archive`` the compressed transcript until ``now + archive_retention`` (overwrite);
+7. ``delete_session``, unless a new turn arrived while finalizing: then the live session is
+   left alone (it is active again) and a later hard expiry finalizes it once more, with the
+   same ids.
+
+The async form runs the sync one in a worker thread: one implementation of the logic, and
+no sync backend call ever runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from langchain_core.messages import messages_from_dict
+
+from langchain_sessionstate.clock import Clock, from_ms, to_ms
+from langchain_sessionstate.codec import decode, encode, message_record
+from langchain_sessionstate.config import LifecycleConfig, ShortTermConfig
+from langchain_sessionstate.errors import CorruptStateError
+from langchain_sessionstate.lifecycle.policy import archive_delete_at, reflection_due
+from langchain_sessionstate.longterm.base import (
+    Extractor,
+    JournalWriter,
+    MemoryStore,
+    Reflector,
+    Summarizer,
+)
+from langchain_sessionstate.models import MemoryDraft, Tier, TimedMessage
+from langchain_sessionstate.shortterm.base import ShortTermStore
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_FORMAT = "sessionstate.archive/1"
+# Archives are cold data: compress every one, whatever its size.
+_ARCHIVE_CODEC = ShortTermConfig(compress_threshold=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinalizeReport:
+    """What finalizing one session did.
+
+    Attributes:
+        messages: messages in the history that was finalized.
+        memories: count of ``long_term.add`` outcomes by action (added, confirmed, ...).
+        memories_skipped: drafts already stored by an earlier (crashed) run.
+        summary: a session summary was written.
+        journal_updated: the journal gained this session (False when it already had it).
+        reflected: knowledge drafts stored by reflection (0 when not due).
+        archived: the raw transcript was archived.
+        deleted: the live keys were removed.
+        reactivated: a turn arrived during finalization, so the live session was kept.
+        empty: the session had no messages (or no longer existed) and was just removed.
+    """
+
+    user_id: str
+    session_id: str
+    messages: int = 0
+    memories: dict[str, int] = field(default_factory=dict)
+    memories_skipped: int = 0
+    summary: bool = False
+    journal_updated: bool = False
+    reflected: int = 0
+    archived: bool = False
+    deleted: bool = False
+    reactivated: bool = False
+    empty: bool = False
+
+
+class SessionFinalizer:
+    """Runs the hard-expiry steps for one session; safe to rerun after any crash."""
+
+    def __init__(
+        self,
+        short_term: ShortTermStore,
+        long_term: MemoryStore,
+        *,
+        extractor: Extractor,
+        summarizer: Summarizer,
+        journal_writer: JournalWriter,
+        reflector: Reflector | None = None,
+        clock: Clock,
+        lifecycle: LifecycleConfig,
+        reflect_every: int = 3,
+    ) -> None:
+        """Wire the steps.
+
+        Args:
+            reflect_every: reflect a user's facts into knowledge after every this many
+                finished sessions (counted by stored summaries); ignored without a reflector.
+        """
+        self.short_term = short_term
+        self.long_term = long_term
+        self.extractor = extractor
+        self.summarizer = summarizer
+        self.journal_writer = journal_writer
+        self.reflector = reflector
+        self.clock = clock
+        self.lifecycle = lifecycle
+        self.reflect_every = reflect_every
+
+    def finalize(self, user_id: str, session_id: str) -> FinalizeReport:
+        """Finish one session now (whatever its idle time); see the module docstring."""
+        now = self.clock.now()
+        turns = self.short_term.messages(user_id, session_id)
+        if not turns:
+            deleted = self.short_term.delete_session(user_id, session_id)
+            logger.info("finalize %s/%s: empty session removed", user_id, session_id)
+            return FinalizeReport(
+                user_id=user_id, session_id=session_id, empty=True, deleted=deleted
+            )
+
+        memories, skipped = self._extract(user_id, session_id, turns, now)
+
+        summary = self.summarizer.summarize(user_id, session_id, turns)
+        self.long_term.put_summary(summary)
+
+        journal = self.long_term.get_journal(user_id)
+        journal_updated = journal is None or not journal.includes(session_id)
+        if journal_updated:
+            self.long_term.put_journal(self.journal_writer.update(journal, summary, now=now))
+
+        reflected = self._reflect(user_id, now)
+
+        self.short_term.put_archive(
+            user_id,
+            session_id,
+            encode_archive(user_id, session_id, turns),
+            delete_at=archive_delete_at(now, self.lifecycle),
+        )
+
+        # A turn that arrived while we worked reactivated the session: keep it live.
+        reactivated = bool(self.short_term.messages(user_id, session_id, start=len(turns)))
+        deleted = False if reactivated else self.short_term.delete_session(user_id, session_id)
+        logger.info(
+            "finalize %s/%s: %d messages, memories %s (%d already stored), reflected %d, %s",
+            user_id,
+            session_id,
+            len(turns),
+            dict(memories),
+            skipped,
+            reflected,
+            "kept live (new turn arrived)" if reactivated else "live keys removed",
+        )
+        return FinalizeReport(
+            user_id=user_id,
+            session_id=session_id,
+            messages=len(turns),
+            memories=dict(memories),
+            memories_skipped=skipped,
+            summary=True,
+            journal_updated=journal_updated,
+            reflected=reflected,
+            archived=True,
+            deleted=deleted,
+            reactivated=reactivated,
+        )
+
+    async def afinalize(self, user_id: str, session_id: str) -> FinalizeReport:
+        """Async :meth:`finalize` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.finalize, user_id, session_id)
+
+    # ------------------------------------------------------------------ steps
+
+    def _extract(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage], now: datetime
+    ) -> tuple[Counter[str], int]:
+        drafts = self.extractor.extract(user_id, session_id, turns)
+        stored = {
+            _draft_key(m.tier, m.content)
+            for m in self.long_term.list_memories(user_id, session_id=session_id)
+        }
+        fresh = [d for d in drafts if _draft_key(d.tier, d.content) not in stored]
+        outcomes = self.long_term.add(user_id, fresh, now=now) if fresh else []
+        return Counter(o.action for o in outcomes), len(drafts) - len(fresh)
+
+    def _reflect(self, user_id: str, now: datetime) -> int:
+        if self.reflector is None:
+            return 0
+        finished = len(self.long_term.summaries(user_id))
+        if not reflection_due(finished, self.reflect_every):
+            return 0
+        facts = self.long_term.list_memories(user_id, tiers=[Tier.FACTS], include_outdated=False)
+        if not facts:
+            return 0
+        drafts: list[MemoryDraft] = self.reflector.reflect(user_id, facts, now=now)
+        if drafts:
+            self.long_term.add(user_id, drafts, now=now)
+        return len(drafts)
+
+
+def _draft_key(tier: Tier, content: str) -> tuple[str, str]:
+    return str(tier), " ".join(content.lower().split())
+
+
+def encode_archive(user_id: str, session_id: str, turns: Sequence[TimedMessage]) -> bytes:
+    """The archived transcript: a zlib-compressed, checksummed codec envelope."""
+    return encode(
+        {
+            "format": ARCHIVE_FORMAT,
+            "user_id": user_id,
+            "session_id": session_id,
+            "messages": [message_record(t.message, to_ms(t.at), t.device_id) for t in turns],
+        },
+        _ARCHIVE_CODEC,
+    )
+
+
+def decode_archive(payload: bytes, *, key: str = "archive") -> list[TimedMessage]:
+    """Messages of an archive written by :func:`encode_archive`.
+
+    Raises:
+        CorruptStateError: the payload is not an archive (names ``key``).
+    """
+    record = decode(payload, key=key)
+    try:
+        if record["format"] != ARCHIVE_FORMAT:
+            raise CorruptStateError(key, f"unknown archive format {record['format']!r}")
+        return [
+            TimedMessage(
+                message=messages_from_dict([item["m"]])[0],
+                at=from_ms(int(item["t"])),
+                device_id=item.get("d"),
+            )
+            for item in record["messages"]
+        ]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CorruptStateError(key, f"not a session archive: {exc}") from exc
+
+
+__all__ = ["FinalizeReport", "SessionFinalizer", "decode_archive", "encode_archive"]

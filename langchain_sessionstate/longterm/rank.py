@@ -1,0 +1,118 @@
+"""Hybrid re-ranking of recall candidates: dense + lexical (BM25) + recency + confirmations.
+
+Pure functions over candidates already fetched from the store. Two fusions are provided:
+a weighted sum of normalised signals (the default, chosen by ``benchmarks/recall_fusion.py``
+on synthetic conversations) and reciprocal-rank fusion (RRF) for comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from langchain_sessionstate.longterm.text import tokens
+from langchain_sessionstate.models import Memory
+
+Fusion = Literal["weighted", "rrf"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankWeights:
+    """Weights of the hybrid score (weighted fusion) or of each ranking (RRF)."""
+
+    dense: float = 0.65
+    lexical: float = 0.25
+    recency: float = 0.07
+    confirmations: float = 0.03
+    rrf_k: int = 60
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A memory fetched by dense search, with its cosine similarity to the query."""
+
+    memory: Memory
+    dense: float
+
+
+def bm25(
+    query: Sequence[str], docs: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.75
+) -> list[float]:
+    """BM25 score of each tokenised doc for the tokenised query, over ``docs`` as corpus."""
+    n = len(docs)
+    if n == 0 or not query:
+        return [0.0] * n
+    avg = sum(len(d) for d in docs) / n or 1.0
+    df: Counter[str] = Counter()
+    for d in docs:
+        df.update(set(d))
+    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in set(query)}
+    scores: list[float] = []
+    for d in docs:
+        tf = Counter(d)
+        norm = k1 * (1 - b + b * len(d) / avg)
+        scores.append(sum(idf[t] * tf[t] * (k1 + 1) / (tf[t] + norm) for t in set(query) if tf[t]))
+    return scores
+
+
+def recency(last: datetime, now: datetime, half_life: timedelta) -> float:
+    """``0.5 ** (age / half_life)``: 1 for just confirmed, 0.5 one half-life ago."""
+    age = max((now - last).total_seconds(), 0.0)
+    return float(0.5 ** (age / half_life.total_seconds()))
+
+
+def confirmation_bonus(confirmations: int) -> float:
+    """Grows with log(confirmations), saturating at 1 around ten confirmations."""
+    return min(math.log1p(max(confirmations - 1, 0)) / math.log(10), 1.0)
+
+
+def _ranks(values: Sequence[float]) -> list[int]:
+    """0-based competition ranks, best first; equal values share a rank."""
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    ranks = [0] * len(values)
+    for pos, i in enumerate(order):
+        prev = order[pos - 1] if pos else None
+        ranks[i] = ranks[prev] if prev is not None and values[prev] == values[i] else pos
+    return ranks
+
+
+def rerank(
+    query: str,
+    candidates: Sequence[Candidate],
+    *,
+    now: datetime,
+    half_life: timedelta,
+    fusion: Fusion = "weighted",
+    weights: RankWeights = RankWeights(),
+) -> list[tuple[Memory, float]]:
+    """Fuse dense, lexical, recency and confirmation signals; best first."""
+    if not candidates:
+        return []
+    lex = bm25(tokens(query), [tokens(c.memory.content) for c in candidates])
+    rec = [recency(c.memory.last_confirmed, now, half_life) for c in candidates]
+    conf = [confirmation_bonus(c.memory.confirmations) for c in candidates]
+    dense = [c.dense for c in candidates]
+    if fusion == "rrf":
+        k = weights.rrf_k
+        signals = ((dense, weights.dense), (lex, weights.lexical), (rec, weights.recency))
+        scores = [0.0] * len(candidates)
+        for values, w in signals:
+            for i, r in enumerate(_ranks(values)):
+                scores[i] += w / (k + r + 1)
+        for i, c in enumerate(conf):
+            scores[i] += weights.confirmations * c / (k + 1)
+    else:
+        top = max(lex) or 1.0
+        scores = [
+            weights.dense * d
+            + weights.lexical * (lx / top)
+            + weights.recency * r
+            + weights.confirmations * c
+            for d, lx, r, c in zip(dense, lex, rec, conf, strict=True)
+        ]
+    ranked = sorted(zip(candidates, scores, strict=True), key=lambda p: -p[1])
+    return [(c.memory, s) for c, s in ranked]

@@ -1,0 +1,210 @@
+"""Session summaries: extractive offline, or by any chat model.
+
+:class:`OfflineSummarizer` ranks sentences by centrality — the mean cosine similarity to the
+other sentences, computed on embeddings when an ``Embeddings`` is given, else on TF-IDF bags of
+words — and keeps the most central few in transcript order. Topics are the top content words
+by TF-IDF-like weight, open questions the questions no other speaker answered, and
+``source_turn_ids`` the (at most 3) turns holding the most central sentences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.longterm.base import Summarizer
+from langchain_sessionstate.longterm.extract import (
+    OfflineExtractor,
+    message_text,
+    render_transcript,
+    speaker_of,
+    turn_id,
+)
+from langchain_sessionstate.longterm.text import sentences, tokens
+from langchain_sessionstate.models import MemoryKind, SessionSummary, TimedMessage
+
+MAX_CITED = 3
+
+
+def _tfidf_matrix(docs: Sequence[Sequence[str]]) -> np.ndarray:
+    vocab: dict[str, int] = {}
+    for d in docs:
+        for t in d:
+            vocab.setdefault(t, len(vocab))
+    mat = np.zeros((len(docs), max(len(vocab), 1)), dtype=np.float32)
+    df = Counter(t for d in docs for t in set(d))
+    n = len(docs)
+    for row, d in enumerate(docs):
+        for t, c in Counter(d).items():
+            mat[row, vocab[t]] = (1 + math.log(c)) * math.log(1 + n / df[t])
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    return mat / np.where(norms == 0, 1, norms)
+
+
+def centrality(vectors: np.ndarray) -> np.ndarray:
+    """Mean cosine similarity of each (normalised) row to every other row."""
+    n = vectors.shape[0]
+    if n <= 1:
+        return np.ones(n, dtype=np.float32)
+    sims = vectors @ vectors.T
+    return np.asarray((sims.sum(axis=1) - np.diag(sims)) / (n - 1))
+
+
+def _session_bounds(turns: Sequence[TimedMessage]) -> tuple[Any, Any]:
+    times = [tm.at for tm in turns]
+    return min(times), max(times)
+
+
+class OfflineSummarizer(Summarizer):
+    """Extractive summary: the most central sentences, topics, unanswered questions.
+
+    Args:
+        embeddings: when given, centrality uses sentence embeddings instead of TF-IDF.
+        max_sentences: sentences kept in the summary text.
+        max_topics: keywords kept as topics.
+    """
+
+    def __init__(
+        self,
+        embeddings: Embeddings | None = None,
+        *,
+        max_sentences: int = 4,
+        max_topics: int = 5,
+    ) -> None:
+        self.embeddings = embeddings
+        self.max_sentences = max_sentences
+        self.max_topics = max_topics
+
+    def summarize(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> SessionSummary:
+        """Summarise a session; ``source_turn_ids`` holds at most its 3 most central turns."""
+        if not turns:
+            raise InvalidInputError(f"cannot summarise session {session_id!r}: it has no turns")
+        started, ended = _session_bounds(turns)
+        units: list[tuple[int, str]] = []  # (turn index, "speaker: sentence")
+        for i, tm in enumerate(turns):
+            for s in sentences(message_text(tm)):
+                if len(tokens(s)) >= 2:
+                    units.append((i, f"{speaker_of(tm)}: {s}"))
+        if not units:
+            units = [(i, f"{speaker_of(tm)}: {message_text(tm)}") for i, tm in enumerate(turns)]
+        if self.embeddings is not None:
+            vecs = np.asarray(self.embeddings.embed_documents([u for _, u in units]))
+        else:
+            vecs = _tfidf_matrix([tokens(u.split(": ", 1)[-1]) for _, u in units])
+        score = centrality(vecs)
+        order = [int(j) for j in np.argsort(-score, kind="stable")]
+        chosen = sorted(order[: self.max_sentences])
+        cited: list[str] = []
+        for j in order:
+            tid = turn_id(turns[units[j][0]], session_id, units[j][0])
+            if tid not in cited:
+                cited.append(tid)
+            if len(cited) == MAX_CITED:
+                break
+        questions = [
+            d.content
+            for d in OfflineExtractor().open_questions(session_id, turns)
+            if d.kind is MemoryKind.OPEN_QUESTION
+        ]
+        return SessionSummary(
+            user_id=user_id,
+            session_id=session_id,
+            text=" ".join(units[j][1] for j in chosen),
+            started_at=started,
+            ended_at=ended,
+            turn_count=len(turns),
+            topics=self._topics(turns),
+            open_questions=questions,
+            source_turn_ids=cited,
+        )
+
+    def _topics(self, turns: Sequence[TimedMessage]) -> list[str]:
+        per_turn = [set(tokens(message_text(tm))) for tm in turns]
+        counts = Counter(t for toks in per_turn for t in toks)
+        # Words used in several turns, longer words first among equals (more specific).
+        ranked = sorted(counts.items(), key=lambda p: (-p[1], -len(p[0]), p[0]))
+        return [w for w, _ in ranked if len(w) >= 3][: self.max_topics]
+
+
+class SummaryResult(BaseModel):
+    """What the chat model returns for one session."""
+
+    text: str = Field(description="the session in 2-4 sentences, naming people and outcomes")
+    topics: list[str] = Field(default_factory=list, description="up to 5 short topics")
+    open_questions: list[str] = Field(
+        default_factory=list, description="questions or tasks left unresolved"
+    )
+    source_turn_ids: list[str] = Field(
+        default_factory=list, description="ids of the (at most 3) most central turns"
+    )
+
+
+SUMMARY_PROMPT = (
+    "Summarise this conversation session for a long-term memory: 2-4 sentences naming the "
+    "people, what happened and what was decided; up to 5 topics; questions or tasks left "
+    "open; and the ids of at most 3 turns that carry the most important content."
+)
+
+
+class LLMSummarizer(Summarizer):
+    """Summaries by any chat model supporting ``with_structured_output``."""
+
+    def __init__(self, chat_model: BaseChatModel, *, prompt: str = SUMMARY_PROMPT) -> None:
+        self.chat_model = chat_model
+        self.prompt = prompt
+        self._runnable = chat_model.with_structured_output(SummaryResult)
+
+    def _messages(self, session_id: str, turns: Sequence[TimedMessage]) -> list[Any]:
+        return [SystemMessage(self.prompt), HumanMessage(render_transcript(session_id, turns))]
+
+    def _build(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage], result: Any
+    ) -> SessionSummary:
+        if isinstance(result, dict):
+            result = SummaryResult.model_validate(result)
+        if not isinstance(result, SummaryResult):
+            raise TypeError(f"expected SummaryResult, got {type(result).__name__}")
+        known = {turn_id(tm, session_id, i) for i, tm in enumerate(turns)}
+        started, ended = _session_bounds(turns)
+        return SessionSummary(
+            user_id=user_id,
+            session_id=session_id,
+            text=result.text.strip(),
+            started_at=started,
+            ended_at=ended,
+            turn_count=len(turns),
+            topics=result.topics[:5],
+            open_questions=result.open_questions,
+            source_turn_ids=[t for t in dict.fromkeys(result.source_turn_ids) if t in known][
+                :MAX_CITED
+            ],
+        )
+
+    def summarize(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> SessionSummary:
+        """Summarise a session with the chat model."""
+        if not turns:
+            raise InvalidInputError(f"cannot summarise session {session_id!r}: it has no turns")
+        result = self._runnable.invoke(self._messages(session_id, turns))
+        return self._build(user_id, session_id, turns, result)
+
+    async def asummarize(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> SessionSummary:
+        """Async :meth:`summarize` through ``ainvoke``."""
+        if not turns:
+            raise InvalidInputError(f"cannot summarise session {session_id!r}: it has no turns")
+        result = await self._runnable.ainvoke(self._messages(session_id, turns))
+        return self._build(user_id, session_id, turns, result)

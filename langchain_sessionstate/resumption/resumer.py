@@ -1,0 +1,236 @@
+"""Pick a returning user up where they left off: locate, decide, fetch, rank, greet.
+
+One generator, :meth:`Resumer._steps`, holds the whole procedure without doing I/O: it yields
+lists of :class:`~langchain_sessionstate.resumption.assembler.Fetch` and receives their
+results. :meth:`Resumer.resume` drives it with the stores' sync methods and
+:meth:`Resumer.aresume` with their async ones (``aload``/``alist_sessions`` on Redis, worker
+threads for Chroma), so both paths share every decision and sync Redis never runs on the
+event loop.
+
+The previous conversation is the user's most recently active live session in the
+short-term store or, when none is live (or a later one was already archived), the newest
+stored summary. State is keyed by user, not device: a user who switches devices within the
+restore window gets the same session back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, cast
+
+from langchain_sessionstate.clock import Clock, SystemClock
+from langchain_sessionstate.config import ResumptionConfig
+from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.longterm.base import MemoryStore
+from langchain_sessionstate.models import (
+    Decision,
+    ResumptionContext,
+    SessionInfo,
+    SessionState,
+    SessionStatus,
+    SessionSummary,
+)
+from langchain_sessionstate.resumption.assembler import (
+    Assembler,
+    AssemblyRequest,
+    Fetch,
+    build,
+    plan,
+)
+from langchain_sessionstate.resumption.greeting import (
+    Greeter,
+    GreetingFacts,
+    TemplateGreeter,
+    greeting_facts,
+)
+from langchain_sessionstate.resumption.policy import decide, is_live
+from langchain_sessionstate.shortterm.base import ShortTermStore
+
+__all__ = ["Resumer", "locate"]
+
+_Steps = Generator[list[Fetch], dict[str, Any], tuple[ResumptionContext, GreetingFacts]]
+
+
+def locate(sessions: Sequence[SessionInfo], summary: SessionSummary | None) -> SessionInfo | None:
+    """The user's most recent conversation: a live session, or one known by its summary.
+
+    A conversation known only by its summary is reported ``HARD_EXPIRED`` (not restorable).
+    """
+    live = max(sessions, key=lambda s: s.last_active, default=None)
+    if summary is None:
+        return live
+    if live is not None and (
+        live.session_id == summary.session_id or live.last_active >= summary.ended_at
+    ):
+        return live
+    return SessionInfo(
+        session_id=summary.session_id,
+        last_active=summary.ended_at,
+        started_at=summary.started_at,
+        turn_count=summary.turn_count,
+        status=SessionStatus.HARD_EXPIRED,
+        topic=summary.topics[0] if summary.topics else None,
+    )
+
+
+class Resumer:
+    """Builds the :class:`ResumptionContext` for a user's next request.
+
+    Args:
+        short_term: live session state.
+        long_term: memories, summaries, journal.
+        greeter: writes the greeting (default :class:`TemplateGreeter`).
+        config: windows, staleness, budget, item cap.
+        clock: source of "now".
+    """
+
+    def __init__(
+        self,
+        short_term: ShortTermStore,
+        long_term: MemoryStore,
+        *,
+        greeter: Greeter | None = None,
+        config: ResumptionConfig | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config or ResumptionConfig()
+        self.clock: Clock = clock or SystemClock()
+        self.greeter: Greeter = greeter or TemplateGreeter()
+        self.assembler = Assembler(short_term, long_term, config=self.config, clock=self.clock)
+
+    def resume(
+        self,
+        user_id: str,
+        *,
+        first_message: str | None = None,
+        session_id: str | None = None,
+        device_id: str | None = None,
+        token_budget: int | None = None,
+        max_items: int | None = None,
+        unbudgeted: bool = False,
+    ) -> ResumptionContext:
+        """Decide how to pick ``user_id`` up and gather the context for the prompt.
+
+        Args:
+            user_id: the authenticated user.
+            first_message: the user's first message, when known: what it recalls ranks first.
+            session_id: id for a new session (PRIME/FRESH); default a random hex id. A
+                RESTORE always returns the restored session's id.
+            device_id: the requesting device. Sessions belong to the user, so this does not
+                change the choice: a user switching devices is picked up all the same.
+            token_budget: whitespace tokens of rendered items (default from the config).
+            max_items: most items (default from the config).
+            unbudgeted: return ``max_items`` items without packing them into a budget (for a
+                caller that cuts them itself, like a retriever returning ``k`` documents).
+
+        Returns:
+            The decision, the session id to use, the items in rank order, the restored
+            state (RESTORE) and a greeting.
+        """
+        steps = self._steps(user_id, first_message, session_id, token_budget, max_items, unbudgeted)
+        ctx, facts = _drive(steps, self.assembler.execute)
+        return ctx.model_copy(update={"greeting": self.greeter.greet(facts)})
+
+    async def aresume(
+        self,
+        user_id: str,
+        *,
+        first_message: str | None = None,
+        session_id: str | None = None,
+        device_id: str | None = None,
+        token_budget: int | None = None,
+        max_items: int | None = None,
+        unbudgeted: bool = False,
+    ) -> ResumptionContext:
+        """Async :meth:`resume` (same arguments)."""
+        steps = self._steps(user_id, first_message, session_id, token_budget, max_items, unbudgeted)
+        try:
+            fetches = next(steps)
+            while True:
+                fetches = steps.send(await self.assembler.aexecute(fetches))
+        except StopIteration as done:
+            ctx, facts = cast(tuple[ResumptionContext, GreetingFacts], done.value)
+        return ctx.model_copy(update={"greeting": await self.greeter.agreet(facts)})
+
+    def _steps(
+        self,
+        user_id: str,
+        first_message: str | None,
+        session_id: str | None,
+        token_budget: int | None,
+        max_items: int | None,
+        unbudgeted: bool,
+    ) -> _Steps:
+        """The procedure as a generator of reads (no I/O here)."""
+        if not user_id:
+            raise InvalidInputError(f"user_id must be a non-empty string, got {user_id!r}")
+        limit = self.config.max_items if max_items is None else max_items
+        if limit <= 0:
+            raise InvalidInputError(f"max_items must be positive, got {max_items!r}")
+        budget = self.config.token_budget if token_budget is None else token_budget
+        if budget <= 0:
+            raise InvalidInputError(f"token_budget must be positive, got {token_budget!r}")
+        now = self.clock.now()
+        got = yield [
+            Fetch("sessions", "short", "list_sessions", (user_id,)),
+            Fetch("summaries", "long", "summaries", (user_id,), {"limit": 1}),
+        ]
+        summaries = cast(list[SessionSummary], got["summaries"])
+        summary = summaries[0] if summaries else None
+        last = locate(cast(list[SessionInfo], got["sessions"]), summary)
+        gap = now - last.last_active if last is not None else None
+        decision = decide(gap, last, self.config)
+        previous: SessionState | None = None
+        if last is not None and is_live(last) and decision is not Decision.FRESH:
+            got = yield [Fetch("previous", "short", "load", (user_id, last.session_id))]
+            previous = cast(SessionState | None, got["previous"])
+            if previous is None:
+                # Removed between listing and loading (a sweeper won the race).
+                last = last.model_copy(update={"status": SessionStatus.HARD_EXPIRED})
+                decision = decide(gap, last, self.config)
+        restoring = decision is Decision.RESTORE and previous is not None
+        req = AssemblyRequest(
+            user_id=user_id,
+            decision=decision,
+            now=now,
+            max_items=limit,
+            token_budget=None if unbudgeted else budget,
+            first_message=first_message,
+            previous=previous,
+            last_summary=summary,
+        )
+        fetches = plan(req)
+        results = (yield fetches) if fetches else {}
+        items = build(req, results, self.config)
+        new_id = session_id or uuid.uuid4().hex
+        ctx = ResumptionContext(
+            user_id=user_id,
+            session_id=last.session_id if restoring and last is not None else new_id,
+            decision=decision,
+            gap=gap,
+            previous_session_id=last.session_id if last is not None else None,
+            items=items,
+            state=previous if restoring else None,
+        )
+        facts = greeting_facts(
+            decision,
+            seed=f"{user_id}|{ctx.session_id}",
+            gap=gap,
+            first_ever=last is None,
+            previous=previous,
+            last_summary=summary,
+            items=items,
+        )
+        return ctx, facts
+
+
+def _drive(
+    steps: _Steps, execute: Callable[[list[Fetch]], dict[str, Any]]
+) -> tuple[ResumptionContext, GreetingFacts]:
+    try:
+        fetches = next(steps)
+        while True:
+            fetches = steps.send(execute(fetches))
+    except StopIteration as done:
+        return cast(tuple[ResumptionContext, GreetingFacts], done.value)

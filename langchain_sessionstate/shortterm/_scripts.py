@@ -1,0 +1,450 @@
+"""The Redis short-term protocol without I/O: Lua scripts and per-operation plans.
+
+The scripts live in ``*.lua`` files beside this module (each states its KEYS and ARGV).
+
+Each operation is a generator that yields :class:`Step` s (one network round trip each: a
+single command, a single script, or a pipeline) and receives the replies; its return value is
+the operation's result. The sync and async executors in :mod:`.redis` only send steps, so
+every behaviour is written once, and a test can drive a plan with canned replies.
+
+Every multi-key step of one user stays inside the user's hash tag (one Cluster slot); steps
+across shards (``due_sessions``, ``due_archives``) are sent as non-transactional pipelines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib.resources import files
+from typing import Any, TypeVar
+
+from langchain_core.messages import BaseMessage
+
+from langchain_sessionstate import codec
+from langchain_sessionstate.clock import from_ms, to_ms
+from langchain_sessionstate.config import ShortTermConfig
+from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError, PayloadTooLargeError
+from langchain_sessionstate.keys import (
+    KeySchema,
+    escape_id,
+    parse_index_member,
+    unescape_id,
+    validate_id,
+)
+from langchain_sessionstate.models import (
+    AppendResult,
+    Lease,
+    SessionInfo,
+    SessionState,
+    SessionStatus,
+    StateUpdate,
+    TimedMessage,
+)
+
+T = TypeVar("T")
+
+
+SCRIPTS: dict[str, str] = {
+    name: files("langchain_sessionstate.shortterm")
+    .joinpath(f"{name}.lua")
+    .read_text(encoding="utf-8")
+    for name in ("append", "load", "set_status", "acquire", "release")
+}
+"""Lua sources by name, from the ``*.lua`` files beside this module (package data)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cmd:
+    """One Redis command."""
+
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Eval:
+    """One registered script call (EVALSHA with a NOSCRIPT fallback)."""
+
+    script: str
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Calls sent in one round trip; ``atomic`` wraps several in MULTI/EXEC.
+
+    A script call is always the only call of its step (it is atomic by itself).
+    """
+
+    calls: tuple[Cmd | Eval, ...]
+    atomic: bool = True
+
+
+Op = Generator[Step, list[Any], T]
+
+
+def _one(*args: Any) -> Step:
+    return Step((Cmd(args),))
+
+
+def _ms(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() * 1000), 1)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _pairs(reply: Any) -> list[tuple[Any, float]]:
+    """``[(member, score)]`` from a WITHSCORES reply in RESP2 (flat) or RESP3 (nested) form."""
+    items = list(reply or [])
+    if items and isinstance(items[0], list | tuple):
+        return [(m, float(s)) for m, s in items]
+    return [(items[i], float(items[i + 1])) for i in range(0, len(items), 2)]
+
+
+# --------------------------------------------------------------------------- turns and state
+
+
+def append_turn(
+    keys: KeySchema,
+    config: ShortTermConfig,
+    user_id: str,
+    session_id: str,
+    messages: Sequence[BaseMessage],
+    *,
+    now: datetime,
+    update: StateUpdate | None,
+    device_id: str | None,
+    write_id: str | None,
+) -> Op[AppendResult]:
+    """One script call: replay check, RPUSH, counters, state fields, indexes, sliding TTL."""
+    k = keys.session(user_id, session_id)
+    if device_id is not None:
+        validate_id(device_id, "device_id")
+    if write_id is not None:
+        validate_id(write_id, "write_id")
+    now_ms = to_ms(now)
+    encoded = [codec.encode_raw_message(m, now_ms, device_id, config) for m in messages]
+    fields = codec.encode_update(update, config)
+    args: list[Any] = [
+        write_id or "",
+        now_ms,
+        _ms(config.key_ttl),
+        device_id or "",
+        k.member,
+        k.session,
+        len(fields),
+        len(encoded),
+    ]
+    for name, value in fields:
+        args.append(name)
+        args.append(value)
+    args.extend(encoded)
+    keys_ = (k.meta, k.msgs, k.writes, k.sessions, k.sweep_active, k.sweep_soft)
+    (reply,) = yield Step((Eval("append", keys_, tuple(args)),))
+    turns, count, applied = reply
+    return AppendResult(turn_count=int(turns), message_count=int(count), applied=bool(applied))
+
+
+def load(
+    keys: KeySchema, config: ShortTermConfig, user_id: str, session_id: str, recent: int | None
+) -> Op[SessionState | None]:
+    """HGETALL meta + LRANGE of the recent messages: one atomic script call.
+
+    A script rather than a MULTI pipeline: same single round trip, less client overhead.
+    """
+    k = keys.session(user_id, session_id)
+    n = config.recent_messages if recent is None else recent
+    ((flat, tail),) = yield Step((Eval("load", (k.meta, k.msgs), (n,)),))
+    if not flat:
+        return None
+    meta = codec.normalise_meta(dict(zip(flat[::2], flat[1::2], strict=True)))
+    total = int(meta["msgs"]) if meta.get("msgs", b"").isdigit() else len(tail)
+    msgs = codec.decode_messages(tail, key=k.msgs, first_index=max(total - len(tail), 0))
+    return codec.state_from_record(user_id, session_id, meta, msgs, key=k.meta)
+
+
+def messages(
+    keys: KeySchema, user_id: str, session_id: str, start: int, end: int | None
+) -> Op[list[TimedMessage]]:
+    """LRANGE with Python slice semantics."""
+    k = keys.session(user_id, session_id)
+    if end == 0:
+        return []
+    stop = -1 if end is None else end - 1
+    if end is not None and end > 0 and start >= 0 and end <= start:
+        return []
+    (items,) = yield _one("LRANGE", k.msgs, start, stop)
+    return codec.decode_messages(items, key=k.msgs, first_index=max(start, 0))
+
+
+_INFO_FIELDS = ("last_active", "started_at", "turns", "status", codec.field_name("topic"))
+
+
+def list_sessions(keys: KeySchema, user_id: str) -> Op[list[SessionInfo]]:
+    """The user's session zset, then the listed fields of each meta hash."""
+    u = keys.user(user_id)
+    (members,) = yield _one("ZRANGE", u.sessions, 0, -1)
+    sids = [unescape_id(_text(m)) for m in members]
+    if not sids:
+        return []
+    metas = [keys.session(user_id, sid).meta for sid in sids]
+    replies = yield Step(tuple(Cmd(("HMGET", meta, *_INFO_FIELDS)) for meta in metas))
+    infos: list[SessionInfo] = []
+    for sid, meta_key, values in zip(sids, metas, replies, strict=True):
+        meta = {f: v for f, v in zip(_INFO_FIELDS, values, strict=True) if v is not None}
+        if "last_active" in meta:  # absent: expired between the two round trips
+            infos.append(codec.session_info(sid, meta, key=meta_key))
+    return sorted(infos, key=lambda i: (i.last_active, i.session_id), reverse=True)
+
+
+def delete_session(keys: KeySchema, user_id: str, session_id: str) -> Op[bool]:
+    """Live keys and index entries of one session, in one MULTI (its archive stays)."""
+    k = keys.session(user_id, session_id)
+    replies = yield Step(
+        (
+            Cmd(("DEL", k.meta)),
+            Cmd(("DEL", k.msgs, k.writes, k.claim)),
+            Cmd(("ZREM", k.sessions, k.session)),
+            Cmd(("ZREM", k.sweep_active, k.member)),
+            Cmd(("ZREM", k.sweep_soft, k.member)),
+        )
+    )
+    return bool(replies[0])
+
+
+def delete_user(keys: KeySchema, user_id: str) -> Op[int]:
+    """Read the user's two indexes, delete everything they name; repeat until nothing is left.
+
+    The repeat catches a session created by a concurrent turn between the two round trips.
+    """
+    u = keys.user(user_id)
+    deleted = 0
+    for _ in range(10):
+        sessions, archives = yield Step(
+            (Cmd(("ZRANGE", u.sessions, 0, -1)), Cmd(("ZRANGE", u.archives, 0, -1)))
+        )
+        sids = [_text(s) for s in sessions]
+        aids = [_text(a) for a in archives]
+        doomed: list[str] = [u.sessions, u.archives, u.lease]
+        for s in sids:
+            doomed.extend(u.session(s))
+        doomed.extend(u.archive(a) for a in aids)
+        calls: list[Cmd | Eval] = [Cmd(("DEL", *doomed))]
+        members = [f"{u.user}:{s}" for s in sids]
+        if members:
+            calls.append(Cmd(("ZREM", u.sweep_active, *members)))
+            calls.append(Cmd(("ZREM", u.sweep_soft, *members)))
+        if aids:
+            calls.append(Cmd(("ZREM", u.archives_index, *(f"{u.user}:{a}" for a in aids))))
+        replies = yield Step(tuple(calls))
+        deleted += int(replies[0])
+        if not sids and not aids:
+            break
+    return deleted
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def set_status(
+    keys: KeySchema, config: ShortTermConfig, user_id: str, session_id: str, status: SessionStatus
+) -> Op[bool]:
+    """Status field and index move in one script."""
+    k = keys.session(user_id, session_id)
+    status = SessionStatus(status)
+    args = (status.value, k.member, _ms(config.key_ttl))
+    (reply,) = yield Step((Eval("set_status", (k.meta, k.sweep_active, k.sweep_soft), args),))
+    return bool(reply)
+
+
+def _index_step(indexes: list[str], cutoff_ms: int, limit: int) -> Step:
+    return Step(
+        tuple(
+            Cmd(
+                ("ZRANGE", key, "-inf", f"({cutoff_ms}", "BYSCORE", "LIMIT", 0, limit, "WITHSCORES")
+            )
+            for key in indexes
+        ),
+        atomic=False,
+    )
+
+
+def _merge(replies: list[Any], limit: int) -> list[tuple[float, str]]:
+    found = [(score, _text(m)) for reply in replies for m, score in _pairs(reply)]
+    return sorted(found)[: max(limit, 0)]
+
+
+def due_sessions(
+    keys: KeySchema, status: SessionStatus, idle_before: datetime, limit: int
+) -> Op[list[tuple[str, str, datetime]]]:
+    """The oldest ``limit`` of each shard's index, merged: cost grows with ``limit``, not size."""
+    status = SessionStatus(status)
+    if status is SessionStatus.ACTIVE:
+        indexes = [keys.sweep_active(t) for t in keys.all_tags()]
+    elif status is SessionStatus.SOFT_EXPIRED:
+        indexes = [keys.sweep_soft(t) for t in keys.all_tags()]
+    else:
+        raise InvalidInputError(f"due_sessions takes ACTIVE or SOFT_EXPIRED, got {status!r}")
+    if limit <= 0:
+        return []
+    replies = yield _index_step(indexes, to_ms(idle_before), limit)
+    out: list[tuple[str, str, datetime]] = []
+    for score, member in _merge(replies, limit):
+        user, session = parse_index_member(member)
+        out.append((user, session, from_ms(score)))
+    return out
+
+
+def claim(
+    keys: KeySchema,
+    user_id: str,
+    session_id: str,
+    worker: str,
+    *,
+    now: datetime,
+    ttl: timedelta,
+) -> Op[bool]:
+    """Compare-and-set of the claim by the caller's clock; a real PX guards against leaks."""
+    k = keys.session(user_id, session_id)
+    w = escape_id(worker, "worker")
+    now_ms = to_ms(now)
+    args = (w, now_ms, now_ms + _ms(ttl), _ms(ttl), "", "0")
+    ((ok, _holder),) = yield Step((Eval("acquire", (k.claim,), args),))
+    return bool(ok)
+
+
+def release(keys: KeySchema, user_id: str, session_id: str, worker: str) -> Op[None]:
+    """Delete the claim only when ``worker`` holds it."""
+    k = keys.session(user_id, session_id)
+    yield Step((Eval("release", (k.claim,), (escape_id(worker, "worker"),)),))
+
+
+def put_archive(
+    keys: KeySchema,
+    config: ShortTermConfig,
+    user_id: str,
+    session_id: str,
+    payload: bytes,
+    *,
+    delete_at: datetime,
+    real_now_ms: int,
+) -> Op[None]:
+    """Archive, user index and shard index in one MULTI.
+
+    Their real TTL is a leak guard: the time left until ``delete_at`` (by wall clock) plus
+    ``key_ttl``; the sweeper deletes by the injected clock well before it.
+    """
+    k = keys.session(user_id, session_id)
+    if len(payload) > config.max_record_bytes:
+        raise PayloadTooLargeError(
+            f"archive is {len(payload)} bytes, more than max_record_bytes={config.max_record_bytes}"
+        )
+    at = to_ms(delete_at)
+    guard = max(at - real_now_ms, 0) + _ms(config.key_ttl)
+    yield Step(
+        (
+            Cmd(("SET", k.archive, bytes(payload), "PX", guard)),
+            Cmd(("ZADD", k.archives, at, k.session)),
+            Cmd(("ZADD", k.archives_index, at, k.member)),
+            # NX gives a fresh index a TTL, GT only ever lengthens it.
+            Cmd(("PEXPIRE", k.archives, guard, "NX")),
+            Cmd(("PEXPIRE", k.archives, guard, "GT")),
+            Cmd(("PEXPIRE", k.archives_index, guard, "NX")),
+            Cmd(("PEXPIRE", k.archives_index, guard, "GT")),
+        )
+    )
+
+
+def get_archive(keys: KeySchema, user_id: str, session_id: str) -> Op[bytes | None]:
+    """GET the archive."""
+    (value,) = yield _one("GET", keys.session(user_id, session_id).archive)
+    return bytes(value) if value is not None else None
+
+
+def due_archives(keys: KeySchema, before: datetime, limit: int) -> Op[list[tuple[str, str]]]:
+    """Archives due for deletion, earliest first, across shards."""
+    if limit <= 0:
+        return []
+    indexes = [keys.archives_index(t) for t in keys.all_tags()]
+    replies = yield _index_step(indexes, to_ms(before), limit)
+    return [parse_index_member(member) for _, member in _merge(replies, limit)]
+
+
+def delete_archive(keys: KeySchema, user_id: str, session_id: str) -> Op[bool]:
+    """Archive key and both index entries in one MULTI."""
+    k = keys.session(user_id, session_id)
+    replies = yield Step(
+        (
+            Cmd(("DEL", k.archive)),
+            Cmd(("ZREM", k.archives, k.session)),
+            Cmd(("ZREM", k.archives_index, k.member)),
+        )
+    )
+    return bool(replies[0])
+
+
+def list_archives(keys: KeySchema, user_id: str) -> Op[list[str]]:
+    """The user's archive index, earliest deletion first."""
+    (members,) = yield _one("ZRANGE", keys.user(user_id).archives, 0, -1)
+    return [unescape_id(_text(m)) for m in members]
+
+
+# --------------------------------------------------------------------------- device lease
+
+
+def _parse_lease(user_id: str, raw: Any) -> tuple[int, str, str | None]:
+    parts = _text(raw).split("|")
+    session = unescape_id(parts[2]) if len(parts) > 2 and parts[2] else None
+    return int(parts[0]), unescape_id(parts[1]), session
+
+
+def acquire_lease(
+    keys: KeySchema,
+    user_id: str,
+    device_id: str,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    session_id: str | None,
+    takeover: bool,
+) -> Op[Lease]:
+    """Compare-and-set of the lease by the caller's clock; raises LeaseHeldError."""
+    u = keys.user(user_id)
+    d = escape_id(device_id, "device_id")
+    s = escape_id(session_id, "session_id") if session_id is not None else ""
+    now_ms = to_ms(now)
+    expires = now_ms + _ms(ttl)
+    args = (d, now_ms, expires, _ms(ttl), s, "1" if takeover else "0")
+    ((ok, holder),) = yield Step((Eval("acquire", (u.lease,), args),))
+    if not ok:
+        raise LeaseHeldError(f"lease of user {user_id!r}", unescape_id(_text(holder)))
+    return Lease(
+        user_id=user_id, device_id=device_id, session_id=session_id, expires_at=from_ms(expires)
+    )
+
+
+def get_lease(keys: KeySchema, user_id: str, *, now: datetime) -> Op[Lease | None]:
+    """The lease unless expired by ``now``."""
+    (raw,) = yield _one("GET", keys.user(user_id).lease)
+    if raw is None:
+        return None
+    expires, device, session = _parse_lease(user_id, raw)
+    if expires <= to_ms(now):
+        return None
+    return Lease(user_id=user_id, device_id=device, session_id=session, expires_at=from_ms(expires))
+
+
+def release_lease(keys: KeySchema, user_id: str, device_id: str) -> Op[bool]:
+    """Delete the lease only when ``device_id`` holds it."""
+    u = keys.user(user_id)
+    (reply,) = yield Step((Eval("release", (u.lease,), (escape_id(device_id, "device_id"),)),))
+    return bool(reply)
+
+
+def ping() -> Op[bool]:
+    """PING."""
+    (reply,) = yield _one("PING")
+    return bool(reply)

@@ -1,0 +1,249 @@
+"""Ranking, deduplication, staleness and budget of the assembled context (pure logic)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from langchain_sessionstate.clock import SimulatedClock
+from langchain_sessionstate.config import ResumptionConfig
+from langchain_sessionstate.models import (
+    ContextItem,
+    Decision,
+    FlowState,
+    Journal,
+    MemoryKind,
+    PendingOperation,
+    ScoredMemory,
+    SessionState,
+    SessionSummary,
+    Tier,
+)
+from langchain_sessionstate.resumption.assembler import (
+    Assembler,
+    AssemblyRequest,
+    build,
+    pack,
+    plan,
+)
+from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
+from tests.resumption.fakes import T0, FakeMemoryStore, memory
+
+CONFIG = ResumptionConfig()
+NOW = T0 + timedelta(days=2)
+
+
+def summary(**fields: Any) -> SessionSummary:
+    base: dict[str, Any] = {
+        "user_id": "u1",
+        "session_id": "s1",
+        "text": "We planned the Kyoto trip in April and compared hotels near the station.",
+        "started_at": T0,
+        "ended_at": T0 + timedelta(minutes=30),
+        "topics": ["Kyoto trip"],
+        "open_questions": ["Do I need a visa for Japan?"],
+        "source_turn_ids": ["t1", "t2", "t3"],
+    }
+    return SessionSummary(**{**base, **fields})
+
+
+def request(decision: Decision = Decision.PRIME, **fields: Any) -> AssemblyRequest:
+    base: dict[str, Any] = {"user_id": "u1", "decision": decision, "now": NOW, "max_items": 10}
+    return AssemblyRequest(**{**base, **fields})
+
+
+def assembler(store: FakeMemoryStore) -> Assembler:
+    return Assembler(InMemoryShortTermStore(), store, config=CONFIG, clock=SimulatedClock(NOW))
+
+
+def texts(items: list[ContextItem]) -> list[str]:
+    return [i.text for i in items]
+
+
+def test_what_the_first_message_recalls_ranks_before_priming() -> None:
+    """A returning user's specific question gets its answer before last time's summary."""
+    store = FakeMemoryStore()
+    store.put(
+        memory("m1", "Anna's sister Maria lives in Lisbon", turns=["t9"]),
+        memory("m2", "Anna prefers window seats on trains", turns=["t8"]),
+    )
+    req = request(first_message="Where does my sister live?", last_summary=summary())
+    items = assembler(store).assemble(req)
+    assert items[0].memory_id == "m1"
+    kinds = [i.kind for i in items]
+    assert kinds.index("summary") > kinds.index("fact")
+
+
+def test_prime_brings_summary_open_questions_topic_memories_and_journal_last() -> None:
+    """Without a first message PRIME gives summary, open questions, topic memories, journal."""
+    store = FakeMemoryStore()
+    store.put(
+        memory("q1", "Which hotel is closest to Kyoto station?", kind=MemoryKind.OPEN_QUESTION),
+        memory("f1", "Anna is travelling to Kyoto in April", turns=["t1"]),
+    )
+    store.put_journal(Journal(user_id="u1", narrative="Anna is planning a spring trip."))
+    items = assembler(store).assemble(request(last_summary=summary()))
+    kinds = [i.kind for i in items]
+    assert kinds[0] == "summary"
+    assert items[0].source_turn_ids == ["t1", "t2", "t3"]
+    assert "Open question: Do I need a visa for Japan?" in texts(items)
+    assert "Open question: Which hotel is closest to Kyoto station?" in texts(items)
+    assert "f1" in [i.memory_id for i in items]
+    assert kinds[-1] == "journal"
+
+
+def test_the_same_memory_is_shown_once() -> None:
+    """A memory recalled by the message and by the previous topic appears once."""
+    store = FakeMemoryStore()
+    store.put(memory("f1", "Anna is travelling to Kyoto in April", turns=["t1"]))
+    req = request(first_message="When is my Kyoto trip?", last_summary=summary())
+    ids = [i.memory_id for i in assembler(store).assemble(req) if i.memory_id]
+    assert ids.count("f1") == 1
+
+
+def test_a_fact_whose_source_turn_is_shown_is_dropped() -> None:
+    """The raw turn already says what the fact distils from it."""
+    turn = memory(
+        "r1", "I moved to Berlin last May", kind=MemoryKind.TURN, turns=["t5"], speaker="Anna"
+    )
+    fact = memory("f5", "Anna moved to Berlin", turns=["t5"])
+    results = {
+        "query_memories": [
+            ScoredMemory(memory=turn, score=0.9),
+            ScoredMemory(memory=fact, score=0.8),
+        ]
+    }
+    items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
+    assert [i.memory_id for i in items] == ["r1"]
+    assert items[0].render() == "[2026-03-02] Anna: I moved to Berlin last May"
+
+
+def test_a_raw_turn_after_its_fact_is_kept() -> None:
+    """The full turn can say more than the fact ranked above it, so both stay."""
+    turn = memory("r1", "I moved to Berlin last May", kind=MemoryKind.TURN, turns=["t5"])
+    fact = memory("f5", "Anna moved to Berlin", turns=["t5"])
+    results = {
+        "query_memories": [
+            ScoredMemory(memory=fact, score=0.9),
+            ScoredMemory(memory=turn, score=0.8),
+        ]
+    }
+    items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
+    assert [i.memory_id for i in items] == ["f5", "r1"]
+
+
+def test_a_superseded_memory_is_never_presented() -> None:
+    """Even when a store returns it, a superseded preference is left out."""
+    old = memory("p1", "Anna likes tea", kind=MemoryKind.PREFERENCE, superseded_by="p2")
+    new = memory("p2", "Anna switched to coffee", kind=MemoryKind.PREFERENCE, at=T0 + timedelta(1))
+    results = {
+        "query_memories": [ScoredMemory(memory=old, score=1.0), ScoredMemory(memory=new, score=0.5)]
+    }
+    items = build(request(Decision.FRESH, first_message="What do I drink?"), results, CONFIG)
+    assert [i.memory_id for i in items] == ["p2"]
+
+
+def test_old_claims_are_flagged_but_old_turns_are_not() -> None:
+    """A fact unconfirmed past stale_after may be outdated; a dated quote is just dated."""
+    long_ago = NOW - CONFIG.stale_after - timedelta(days=1)
+    fact = memory("f1", "Anna works at Acme", at=long_ago)
+    turn = memory("r1", "I work at Acme", kind=MemoryKind.TURN, at=long_ago, turns=["t1"])
+    recent = memory("f2", "Anna has a dog", at=NOW - timedelta(days=1))
+    results = {"query_memories": [ScoredMemory(memory=m, score=0.5) for m in (fact, turn, recent)]}
+    items = build(request(Decision.FRESH, first_message="work"), results, CONFIG)
+    assert {i.memory_id: i.stale for i in items} == {"f1": True, "r1": False, "f2": False}
+    assert items[0].render().endswith("(may be outdated)")
+
+
+def test_a_store_stale_flag_is_kept() -> None:
+    """The store's own judgement that a memory may be stale is shown."""
+    fact = memory("f1", "Anna works at Acme", at=NOW)
+    results = {"query_memories": [ScoredMemory(memory=fact, score=0.5, stale=True)]}
+    items = build(request(Decision.FRESH, first_message="work"), results, CONFIG)
+    assert items[0].stale
+
+
+def test_restore_puts_the_flow_step_first() -> None:
+    """A restored session shows the flow step, pending work, open question, summary, topic."""
+    state = SessionState(
+        user_id="u1",
+        session_id="s1",
+        started_at=T0,
+        last_active=T0,
+        topic="visa application",
+        unresolved_questions=["How long does processing take?"],
+        flow=FlowState(name="visa form", step="passport details", collected={"name": "Anna"}),
+        pending=[PendingOperation(id="op1", name="check_status", args={"ref": "A1"})],
+        running_summary="Anna is filling the visa form.",
+    )
+    items = build(request(Decision.RESTORE, previous=state), {}, CONFIG)
+    assert [i.kind for i in items] == ["flow", "pending", "open_question", "summary", "topic"]
+    assert items[0].text == (
+        "In progress: visa form, at step “passport details”; collected so far: name=Anna"
+    )
+
+
+def test_a_share_of_slots_is_kept_for_priming() -> None:
+    """One slot in ten stays for last time's summary, however many matches the question has."""
+    store = FakeMemoryStore()
+    store.put(*(memory(f"m{i}", f"Kyoto fact number {i}", turns=[f"t{i}"]) for i in range(20)))
+    req = request(first_message="Kyoto", last_summary=summary(text="Trip plans."), max_items=10)
+    items = assembler(store).assemble(req)
+    assert len(items) == 10
+    assert [i.kind for i in items[-2:]] == ["fact", "summary"]
+    five = assembler(store).assemble(
+        request(first_message="Kyoto", max_items=5, last_summary=summary())
+    )
+    assert [i.kind for i in five] == ["fact"] * 5
+
+
+def test_items_fit_the_token_budget_in_rank_order() -> None:
+    """Packing keeps rank order, skips an item too long for what is left, never overflows."""
+    items = [
+        ContextItem(kind="fact", text="one two three"),
+        ContextItem(kind="fact", text=" ".join(["long"] * 20)),
+        ContextItem(kind="fact", text="four five"),
+    ]
+    packed = pack(items, 6)
+    assert texts(packed) == ["one two three", "four five"]
+    assert pack(items, None) == items
+
+
+@pytest.mark.parametrize("budget", [5, 20, 60])
+def test_assembled_context_renders_within_budget(budget: int) -> None:
+    """The rendered context of an assembly never exceeds its token budget."""
+    store = FakeMemoryStore()
+    store.put(
+        *(memory(f"m{i}", f"Kyoto fact number {i} is here", turns=[f"t{i}"]) for i in range(8))
+    )
+    req = request(first_message="Kyoto fact", last_summary=summary(), token_budget=budget)
+    items = assembler(store).assemble(req)
+    assert sum(len(i.render().split()) for i in items) <= budget
+
+
+def test_plan_reads_only_what_the_decision_needs() -> None:
+    """FRESH without a message reads the journal only; PRIME adds open questions and topic."""
+    assert [f.key for f in plan(request(Decision.FRESH))] == ["journal"]
+    prime = plan(request(last_summary=summary(), first_message="hi"))
+    assert [f.key for f in prime] == [
+        "query_memories",
+        "query_summaries",
+        "open",
+        "topic_memories",
+        "journal",
+    ]
+    assert [f.key for f in plan(request(Decision.RESTORE))] == []
+
+
+async def test_async_assembly_gives_the_same_items() -> None:
+    """aassemble runs the same plan and ranking as assemble."""
+    store = FakeMemoryStore()
+    store.put(
+        memory("m1", "Anna's sister Maria lives in Lisbon", turns=["t9"]),
+        memory("q1", "Which hotel?", kind=MemoryKind.OPEN_QUESTION, tier=Tier.FACTS),
+    )
+    req = request(first_message="sister", last_summary=summary())
+    a = assembler(store)
+    assert await a.aassemble(req) == a.assemble(req)

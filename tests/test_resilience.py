@@ -1,0 +1,383 @@
+"""Outages and corruption on a real redis-server that the tests kill, restart and damage.
+
+The server is saved (``SAVE``) before it is killed, as a production Redis with persistence
+would be, so a restart brings back what was written before the outage.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from langchain_core.messages import AIMessage, HumanMessage
+
+from langchain_sessionstate.clock import SimulatedClock
+from langchain_sessionstate.config import ShortTermConfig
+from langchain_sessionstate.errors import CorruptStateError, StoreUnavailableError
+from langchain_sessionstate.keys import KeySchema
+from langchain_sessionstate.models import StateUpdate
+from langchain_sessionstate.resilience import ResilientShortTermStore
+from langchain_sessionstate.shortterm.redis import RedisShortTermStore
+from tests.fixtures.redis_server import RedisProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _turn(i: int) -> list[HumanMessage | AIMessage]:
+    return [HumanMessage(f"question {i}", id=f"h{i}"), AIMessage(f"answer {i}", id=f"a{i}")]
+
+
+@pytest.fixture
+def own_redis(redis_process: RedisProcess, prefix: str) -> tuple[RedisProcess, str]:
+    """This test's killable server and its key prefix."""
+    return redis_process, prefix
+
+
+def _store(url: str, prefix: str, spool: Path, clock: SimulatedClock) -> ResilientShortTermStore:
+    inner = RedisShortTermStore.from_url(url, config=ShortTermConfig(key_prefix=prefix))
+    return ResilientShortTermStore(inner, spool_dir=spool, clock=clock)
+
+
+def _contents(store: ResilientShortTermStore, user: str, sid: str) -> list[str]:
+    return [str(t.message.content) for t in store.messages(user, sid)]
+
+
+def _save_and_kill(server: RedisProcess) -> None:
+    client = redis.Redis(port=server.port)
+    client.save()
+    client.close()
+    server.stop()
+
+
+def test_turns_are_accepted_while_redis_is_down_and_replayed_in_order_once(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """Killed mid-conversation: turns are spooled, load serves the last state, and after the
+    restart every turn is present exactly once, in order."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path / "spool", clock)
+    for i in range(3):
+        store.append_turn("ann", "s1", _turn(i), now=clock.now(), update=StateUpdate(topic="trip"))
+    assert store.load("ann", "s1") is not None
+    _save_and_kill(server)
+
+    results = [store.append_turn("ann", "s1", _turn(i), now=clock.now()) for i in range(3, 6)]
+    assert all(r.spooled for r in results)
+    assert [r.turn_count for r in results] == [4, 5, 6]
+    served = store.load("ann", "s1")
+    assert served is not None
+    assert served.topic == "trip"
+    assert served.turn_count == 6
+    assert [m.content for m in served.lc_messages][-2:] == ["question 5", "answer 5"]
+    assert (tmp_path / "spool" / "spool.jsonl").read_bytes().count(b"\n") == 3
+
+    server.start()
+    assert store.replay() == 3
+    expected = [x for i in range(6) for x in (f"question {i}", f"answer {i}")]
+    assert _contents(store, "ann", "s1") == expected
+    state = store.load("ann", "s1")
+    assert state is not None
+    assert state.turn_count == 6
+    assert state.topic == "trip"
+    assert (tmp_path / "spool" / "spool.jsonl").read_bytes() == b""
+    store.close()
+
+
+def test_replaying_the_same_spool_twice_adds_nothing(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """Write ids chosen before the first attempt make a second replay a no-op."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path, clock)
+    store.append_turn("ann", "s1", _turn(0), now=clock.now())
+    _save_and_kill(server)
+    store.append_turn("ann", "s1", _turn(1), now=clock.now())
+    saved = (tmp_path / "spool.jsonl").read_bytes()
+    server.start()
+    assert store.replay() == 1
+    (tmp_path / "spool.jsonl").write_bytes(saved)  # as if the truncate had been lost
+    store.replay()
+    assert _contents(store, "ann", "s1") == ["question 0", "answer 0", "question 1", "answer 1"]
+    store.close()
+
+
+def test_a_new_turn_after_recovery_lands_after_the_spooled_ones(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """The first append after Redis returns replays the spool before writing itself."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path, clock)
+    store.append_turn("ann", "s1", _turn(0), now=clock.now())
+    _save_and_kill(server)
+    store.append_turn("ann", "s1", _turn(1), now=clock.now())
+    server.start()
+    result = store.append_turn("ann", "s1", _turn(2), now=clock.now())
+    assert not result.spooled
+    assert result.turn_count == 3
+    assert _contents(store, "ann", "s1")[-2:] == ["question 2", "answer 2"]
+    assert len(_contents(store, "ann", "s1")) == 6
+    store.close()
+
+
+def test_load_of_a_session_never_seen_while_down_raises_instead_of_returning_empty(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """An outage never turns into a silent empty or missing state."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path, clock)
+    server.stop()
+    with pytest.raises(StoreUnavailableError, match="'s9'"):
+        store.load("ann", "s9")
+    with pytest.raises(StoreUnavailableError):
+        store.messages("ann", "s9")
+    store.close()
+
+
+def test_a_killed_process_spool_is_replayed_by_a_new_store(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """Turns spooled by a process that was then killed reach Redis through the next store."""
+    server, prefix = own_redis
+    server.stop()
+    script = textwrap.dedent(
+        f"""
+        import os
+        from datetime import datetime
+        from langchain_core.messages import HumanMessage
+        from langchain_sessionstate.clock import SimulatedClock
+        from langchain_sessionstate.config import ShortTermConfig
+        from langchain_sessionstate.resilience import ResilientShortTermStore
+        from langchain_sessionstate.shortterm.redis import RedisShortTermStore
+        inner = RedisShortTermStore.from_url({server.url!r},
+                                             config=ShortTermConfig(key_prefix={prefix!r}))
+        store = ResilientShortTermStore(inner, spool_dir={str(tmp_path)!r},
+                                        clock=SimulatedClock())
+        for i in range(3):
+            r = store.append_turn("ann", "s1", [HumanMessage(f"offline {{i}}")],
+                                  now=datetime.fromisoformat({clock.now().isoformat()!r}))
+            assert r.spooled
+        os._exit(9)
+        """
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=120, check=False
+    )
+    assert child.returncode == 9, child.stderr.decode()[-2000:]
+    server.start()
+    store = _store(server.url, prefix, tmp_path, clock)
+    assert store.replay() == 3
+    assert _contents(store, "ann", "s1") == ["offline 0", "offline 1", "offline 2"]
+    store.close()
+
+
+def test_a_torn_final_spool_line_is_kept_aside_and_the_rest_replayed(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """A half-written last line (crash during write) is moved to the rejected file."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path, clock)
+    server.stop()
+    store.append_turn("ann", "s1", _turn(0), now=clock.now())
+    with open(tmp_path / "spool.jsonl", "ab") as f:
+        f.write(b'{"v":1,"write_id":"half')
+    server.start()
+    assert store.replay() == 1
+    assert (tmp_path / "spool.rejected.jsonl").read_bytes().startswith(b'{"v":1,"write_id":"half')
+    assert _contents(store, "ann", "s1") == ["question 0", "answer 0"]
+    store.close()
+
+
+def test_forgetting_a_user_removes_their_spooled_turns_only(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """Erasure reaches the local spool; other users' spooled turns survive."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path, clock)
+    server.stop()
+    store.append_turn("ann", "s1", _turn(0), now=clock.now())
+    store.append_turn("bob", "s1", _turn(1), now=clock.now())
+    server.start()
+    store.delete_user("ann")
+    assert b"ann" not in (tmp_path / "spool.jsonl").read_bytes()
+    assert store.replay() == 1
+    assert _contents(store, "bob", "s1") == ["question 1", "answer 1"]
+    assert store.list_sessions("ann") == []
+    store.close()
+
+
+async def test_async_calls_spool_and_serve_the_cache_too(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """aappend_turn and aload behave like their sync forms during an outage."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path, clock)
+    await store.aappend_turn("ann", "s1", _turn(0), now=clock.now())
+    _save_and_kill(server)
+    result = await store.aappend_turn("ann", "s1", _turn(1), now=clock.now())
+    assert result.spooled
+    assert result.turn_count == 2
+    state = await store.aload("ann", "s1")
+    assert state is not None
+    assert len(state.messages) == 4
+    server.start()
+    assert await store.areplay() == 1
+    await store.aclose()
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def _keys(prefix: str) -> KeySchema:
+    return KeySchema(ShortTermConfig(key_prefix=prefix))
+
+
+def test_a_corrupt_state_field_is_quarantined_and_the_session_repaired(
+    redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
+) -> None:
+    """The bad bytes are kept aside, the field is moved out, and the session loads again."""
+    store = _store(redis_url, prefix, tmp_path, clock)
+    store.append_turn("ann", "s1", _turn(0), now=clock.now(), update=StateUpdate(topic="x"))
+    meta = _keys(prefix).session("ann", "s1").meta
+    redis_client.hset(meta, "f:topic", b"\x01\x00garbage")
+
+    state = store.load("ann", "s1")
+    assert state is not None
+    assert state.topic is None
+    assert state.message_count == 2
+    assert redis_client.hget(meta + ":quarantine", "f:topic") == b"\x01\x00garbage"
+    assert redis_client.ttl(meta + ":quarantine") > 0
+    event = store.quarantined[-1]
+    assert (event.key, event.outcome, event.saved_bytes) == (f"{meta}#f:topic", "repaired", True)
+    saved = json.loads((tmp_path / "quarantine.jsonl").read_text().splitlines()[-1])
+    assert saved["key"] == f"{meta}#f:topic"
+    assert saved["bytes_b64"]
+    assert store.inner.load("ann", "s1") is not None  # repaired in the store itself
+    store.close()
+
+
+def test_a_corrupt_message_is_served_from_the_cache_when_one_exists(
+    redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
+) -> None:
+    """A garbled message in the recent window: the last good state this process saw is
+    returned and the bad bytes are kept."""
+    store = _store(redis_url, prefix, tmp_path, clock)
+    store.append_turn("ann", "s1", _turn(0), now=clock.now())
+    assert store.load("ann", "s1") is not None
+    msgs = _keys(prefix).session("ann", "s1").msgs
+    redis_client.lset(msgs, 1, b"not an envelope")
+    state = store.load("ann", "s1")
+    assert state is not None
+    assert [m.content for m in state.lc_messages] == [
+        "question 0",
+        "answer 0",
+    ]
+    assert store.quarantined[-1].outcome == "rebuilt_from_cache"
+    assert redis_client.hget(msgs + ":quarantine", "[1]") == b"not an envelope"
+    store.close()
+
+
+def test_a_corrupt_message_without_any_good_copy_is_a_clear_error(
+    redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
+) -> None:
+    """With no cache and an unreadable history, load raises CorruptStateError naming the key."""
+    writer = _store(redis_url, prefix, tmp_path / "a", clock)
+    writer.append_turn("ann", "s1", _turn(0), now=clock.now())
+    msgs = _keys(prefix).session("ann", "s1").msgs
+    redis_client.lset(msgs, 0, b"junk")
+    fresh = _store(redis_url, prefix, tmp_path / "b", clock)
+    with pytest.raises(CorruptStateError, match=r"msgs\[0\]"):
+        fresh.load("ann", "s1")
+    assert fresh.quarantined[-1].outcome == "unrecoverable"
+    writer.close()
+    fresh.close()
+
+
+def test_a_corrupt_required_field_is_rebuilt_from_the_full_history(
+    redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
+) -> None:
+    """A garbled counter with no cache: the state is rebuilt from the message list."""
+    writer = _store(redis_url, prefix, tmp_path / "a", clock)
+    for i in range(3):
+        writer.append_turn("ann", "s1", _turn(i), now=clock.now())
+    meta = _keys(prefix).session("ann", "s1").meta
+    redis_client.hset(meta, "turns", b"three")
+    fresh = _store(redis_url, prefix, tmp_path / "b", clock)
+    state = fresh.load("ann", "s1")
+    assert state is not None
+    assert state.message_count == 6
+    assert state.turn_count == 3
+    assert fresh.quarantined[-1].outcome == "rebuilt_from_history"
+    assert redis_client.hget(meta + ":quarantine", "turns") == b"three"
+    writer.close()
+    fresh.close()
+
+
+def test_apply_turn_updates_the_cached_state_like_the_store_would(clock: SimulatedClock) -> None:
+    """Counters advance, set fields change, explicit None clears lists, old messages roll off."""
+    from langchain_sessionstate.models import SessionState, SessionStatus
+    from langchain_sessionstate.resilience import apply_turn
+
+    state = SessionState(
+        user_id="ann",
+        session_id="s1",
+        status=SessionStatus.SOFT_EXPIRED,
+        started_at=clock.now(),
+        last_active=clock.now(),
+        entities=["Lisbon"],
+        topic="trip",
+    )
+    later = clock.advance(timedelta(minutes=40))
+    for i in range(3):
+        state = apply_turn(
+            state,
+            _turn(i),
+            now=later,
+            update=StateUpdate(tone="warm", entities=None),
+            device_id="phone",
+            keep=4,
+        )
+    assert (state.turn_count, state.message_count) == (3, 6)
+    assert state.status is SessionStatus.ACTIVE
+    assert state.last_active == later
+    assert (state.topic, state.tone, state.entities) == ("trip", "warm", [])
+    assert [m.content for m in state.lc_messages] == [
+        "question 1",
+        "answer 1",
+        "question 2",
+        "answer 2",
+    ]
+    assert state.messages[-1].device_id == "phone"
+
+
+def test_a_frozen_redis_times_out_into_the_spool_and_the_turn_lands_exactly_once(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """A paused server (connections hang): the turn times out and is spooled. The frozen
+    server may still execute the sent command when it wakes; the write id chosen before the
+    first attempt makes the replay a no-op then, so the turn is stored once either way."""
+    server, prefix = own_redis
+    url = f"{server.url}?socket_timeout=0.3&socket_connect_timeout=0.3"
+    store = _store(url, prefix, tmp_path, clock)
+    store.append_turn("ann", "s1", _turn(0), now=clock.now())
+    assert store.load("ann", "s1") is not None
+    server.pause()
+    try:
+        result = store.append_turn("ann", "s1", _turn(1), now=clock.now())
+        assert result.spooled
+        served = store.load("ann", "s1")
+        assert served is not None
+        assert served.turn_count == 2
+    finally:
+        server.resume()
+    store.replay()
+    assert _contents(store, "ann", "s1") == ["question 0", "answer 0", "question 1", "answer 1"]
+    state = store.load("ann", "s1")
+    assert state is not None
+    assert state.turn_count == 2
+    store.close()
