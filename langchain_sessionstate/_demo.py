@@ -178,7 +178,7 @@ def _tier_counts(memory: SessionMemory) -> str:
     tiers = Counter(m.tier for m in memories)
     current = sum(1 for m in memories if m.is_current)
     parts = ", ".join(f"{tier.value} {tiers.get(tier, 0)}" for tier in Tier)
-    return f"memories by tier: {parts} ({current} current)"
+    return f"{parts} ({current} current)"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -271,7 +271,7 @@ def _story(memory: SessionMemory, story: Narrator, clock: SimulatedClock) -> Non
         story.detail(f"  extracted [{m.kind.value}] {m.content}")
     for summary in memory.long_term.summaries(USER, limit=1):
         story.detail(f"  summary: {_clip(summary.text, 300)}")
-    story.key(_tier_counts(memory))
+    story.key(f"memories by tier: {_tier_counts(memory)}")
 
     clock.advance(timedelta(days=2))
     story.section("5. Maya returns two days later")
@@ -284,7 +284,7 @@ def _story(memory: SessionMemory, story: Narrator, clock: SimulatedClock) -> Non
     for m in preferences:
         status = "current" if m.is_current else "superseded (kept with its validity)"
         story.key(f"preference: {m.content}  -> {status}")
-    story.key(_tier_counts(memory))
+    story.key(f"memories by tier: {_tier_counts(memory)}")
 
     clock.advance(timedelta(days=60))
     story.section("6. Maya returns after 60 days")
@@ -303,7 +303,7 @@ def _story(memory: SessionMemory, story: Narrator, clock: SimulatedClock) -> Non
     _sweep(memory, story)
     after = len(memory.short_term.list_archives(USER))
     story.key(f"archive deleted: raw transcripts {before} -> {after} (kept 30 days)")
-    story.key(f"memories remain: {_tier_counts(memory)}")
+    story.key(f"memories remain, by tier: {_tier_counts(memory)}")
     journal = memory.long_term.get_journal(USER)
     if journal is not None:
         story.key(f"journal: {len(journal.entries)} entries")

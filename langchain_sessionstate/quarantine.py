@@ -166,7 +166,7 @@ class Quarantine:
 
 def raw_access_for(store: ShortTermStore) -> RawAccess | None:
     """Raw access for a known backend (the Redis store's client), else None."""
-    client = getattr(store, "_client", None)
+    client = getattr(store, "client", None)
     return RedisRawAccess(client) if isinstance(client, redis.Redis) else None
 
 

@@ -99,7 +99,7 @@ def test_demo_tells_the_whole_lifecycle(capsys: pytest.CaptureFixture[str]) -> N
     assert "soft-expired" in out
     assert "superseded" in out
     assert "archive deleted: raw transcripts 2 -> 0" in out
-    assert "memories remain: memories by tier: turns " in out
+    assert "memories remain, by tier: turns " in out
 
 
 def test_demo_runs_as_a_console_command() -> None:

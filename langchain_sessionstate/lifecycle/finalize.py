@@ -41,7 +41,14 @@ from langchain_sessionstate.longterm.base import (
     Reflector,
     Summarizer,
 )
-from langchain_sessionstate.models import MemoryDraft, Tier, TimedMessage
+from langchain_sessionstate.models import (
+    MemoryDraft,
+    MemoryKind,
+    SessionState,
+    SessionSummary,
+    Tier,
+    TimedMessage,
+)
 from langchain_sessionstate.shortterm.base import ShortTermStore
 
 logger = logging.getLogger(__name__)
@@ -125,9 +132,16 @@ class SessionFinalizer:
                 user_id=user_id, session_id=session_id, empty=True, deleted=deleted
             )
 
-        memories, skipped = self._extract(user_id, session_id, turns, now)
+        # What the live state says is still open (unresolved questions, pending operations)
+        # must survive expiry even when no message left it unanswered.
+        state = self.short_term.load(user_id, session_id, recent=1)
+        open_drafts = open_item_drafts(state, session_id) if state is not None else []
+        memories, skipped = self._extract(user_id, session_id, turns, now, open_drafts)
 
-        summary = self.summarizer.summarize(user_id, session_id, turns)
+        summary = with_open_questions(
+            self.summarizer.summarize(user_id, session_id, turns),
+            [d.content for d in open_drafts],
+        )
         self.long_term.put_summary(summary)
 
         journal = self.long_term.get_journal(user_id)
@@ -178,9 +192,14 @@ class SessionFinalizer:
     # ------------------------------------------------------------------ steps
 
     def _extract(
-        self, user_id: str, session_id: str, turns: Sequence[TimedMessage], now: datetime
+        self,
+        user_id: str,
+        session_id: str,
+        turns: Sequence[TimedMessage],
+        now: datetime,
+        extra: Sequence[MemoryDraft] = (),
     ) -> tuple[Counter[str], int]:
-        drafts = self.extractor.extract(user_id, session_id, turns)
+        drafts = [*self.extractor.extract(user_id, session_id, turns), *extra]
         stored = {
             _draft_key(m.tier, m.content)
             for m in self.long_term.list_memories(user_id, session_id=session_id)
@@ -202,6 +221,46 @@ class SessionFinalizer:
         if drafts:
             self.long_term.add(user_id, drafts, now=now)
         return len(drafts)
+
+
+def open_item_drafts(state: SessionState, session_id: str) -> list[MemoryDraft]:
+    """Drafts for the state's unresolved questions (OPEN_QUESTION) and pending operations
+    (FOLLOW_UP), so the next session can pick them up whatever the messages say."""
+    last_turn = [m.message.id for m in state.messages[-1:] if m.message.id]
+    drafts = [
+        MemoryDraft(
+            tier=Tier.FACTS,
+            kind=MemoryKind.OPEN_QUESTION,
+            content=question.strip(),
+            session_id=session_id,
+            source_turn_ids=last_turn,
+            observed_at=state.last_active,
+            metadata={"source": "session_state"},
+        )
+        for question in state.unresolved_questions
+        if question.strip()
+    ]
+    drafts += [
+        MemoryDraft(
+            tier=Tier.FACTS,
+            kind=MemoryKind.FOLLOW_UP,
+            content=f"Pending {op.kind.replace('_', ' ')}: {op.name}"
+            + (f" ({', '.join(f'{k}={v}' for k, v in op.args.items())})" if op.args else ""),
+            session_id=session_id,
+            source_turn_ids=last_turn,
+            observed_at=state.last_active,
+            metadata={"source": "session_state"},
+        )
+        for op in state.pending
+    ]
+    return drafts
+
+
+def with_open_questions(summary: SessionSummary, questions: Sequence[str]) -> SessionSummary:
+    """The summary with ``questions`` added to its open questions (no duplicates)."""
+    merged = list(summary.open_questions)
+    merged += [q for q in questions if q not in merged]
+    return summary.model_copy(update={"open_questions": merged})
 
 
 def _draft_key(tier: Tier, content: str) -> tuple[str, str]:

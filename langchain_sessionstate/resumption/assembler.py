@@ -9,8 +9,9 @@ The work is split so that sync and async share every line of logic:
 
 Ranking, in every mode:
 
-1. when the user's first message is known, what it recalls by meaning comes first: memories of
-   every tier (raw turns, facts, knowledge) and session summaries, fused by rank;
+1. when the user's first message is known, what it recalls by meaning comes first: raw turns,
+   claims (facts, knowledge) and the best session summary, each recalled on its own and
+   fused by rank (their scores are not comparable across tiers);
 2. then the priming items of the decision: RESTORE gives the restored flow step, pending
    operations, unresolved questions, running summary and topic; PRIME gives the previous
    session's summary, its open questions and follow-ups, memories relevant to its topic and,
@@ -60,8 +61,10 @@ __all__ = [
 
 # Extra candidates fetched beyond the item cap, so deduplication does not leave slots empty.
 _SLACK = 5
-# Weight of a summary hit against a memory hit of the same rank (a summary is broader).
-_SUMMARY_WEIGHT = 0.5
+# Weights against a raw turn of the same rank: a claim is a distillation of a turn, a
+# summary is broader still; both help most when no turn states the answer.
+_CLAIM_WEIGHT = 0.5
+_SUMMARY_WEIGHT = 0.25
 _MAX_OPEN_QUESTIONS = 3
 _CITED_TURNS = 3
 _OPEN_KINDS = (MemoryKind.OPEN_QUESTION, MemoryKind.FOLLOW_UP)
@@ -129,16 +132,17 @@ def plan(req: AssemblyRequest) -> list[Fetch]:
     if req.previous is None and req.previous_session_id is not None:
         fetches.append(Fetch("previous", "short", "load", (user, req.previous_session_id)))
     if req.first_message and req.first_message.strip():
+        n, message = req.max_items + _SLACK, req.first_message
         fetches += [
-            Fetch(
-                "query_memories",
-                "long",
-                "recall",
-                (user, req.first_message),
-                {"k": req.max_items + _SLACK, "now": req.now},
-            ),
-            Fetch("query_summaries", "long", "search_summaries", (user, req.first_message)),
+            Fetch(key, "long", "recall", (user, message), {"k": k, "now": req.now, "tiers": tiers})
+            for key, k, tiers in (
+                ("query_turns", n, [Tier.TURNS]),
+                ("query_claims", n // 2 + 1, [Tier.FACTS, Tier.KNOWLEDGE]),
+            )
         ]
+        fetches.append(
+            Fetch("query_summaries", "long", "search_summaries", (user, message), {"k": 1})
+        )
     if req.decision is Decision.PRIME and req.last_summary is not None:
         # Only the last archived conversation's: the cost must not grow with the history,
         # and older open questions that matter are recalled by the first message.
@@ -293,10 +297,13 @@ class _Dedup:
         return out
 
 
-def _fuse(memories: list[ContextItem], summaries: list[ContextItem]) -> list[ContextItem]:
-    # Rank fusion: scores of different stores are not comparable, their ranks are.
-    ranked = [(1.0 / (1 + r), 0, r, item) for r, item in enumerate(memories)]
-    ranked += [(_SUMMARY_WEIGHT / (1 + r), 1, r, item) for r, item in enumerate(summaries)]
+def _fuse(*lists: tuple[float, list[ContextItem]]) -> list[ContextItem]:
+    # Rank fusion: scores of different tiers and stores are not comparable, their ranks are.
+    ranked = [
+        (weight / (1 + r), n, r, item)
+        for n, (weight, items) in enumerate(lists)
+        for r, item in enumerate(items)
+    ]
     ranked.sort(key=lambda t: (-t[0], t[1], t[2]))
     return [item for *_, item in ranked]
 
@@ -308,15 +315,26 @@ def _scored(results: Mapping[str, Any], key: str) -> list[ScoredMemory]:
 def query_items(
     req: AssemblyRequest, results: Mapping[str, Any], config: ResumptionConfig
 ) -> list[ContextItem]:
-    """Items recalled by the first message, best first."""
-    memories = [
-        memory_item(s, req.now, config)
-        for s in _scored(results, "query_memories")
-        if _is_shown(s.memory, req.now)
-    ]
+    """Items recalled by the first message, best first.
+
+    Raw turns (what was actually said) lead; claims distilled from them (facts, knowledge)
+    weigh half as much at the same rank, and the best matching summary a quarter.
+    """
+
+    def shown(key: str) -> list[ContextItem]:
+        return [
+            memory_item(s, req.now, config)
+            for s in _scored(results, key)
+            if _is_shown(s.memory, req.now)
+        ]
+
     hits = cast(list[tuple[SessionSummary, float]], results.get("query_summaries") or [])
     summaries = [summary_item(s, score) for s, score in hits]
-    return _fuse(memories, summaries)
+    return _fuse(
+        (1.0, shown("query_turns")),
+        (_CLAIM_WEIGHT, shown("query_claims")),
+        (_SUMMARY_WEIGHT, summaries),
+    )
 
 
 def priming_items(

@@ -90,11 +90,34 @@ class RedisShortTermStore(ShortTermStore):
         )
 
     @classmethod
-    def from_url(cls, url: str, *, config: ShortTermConfig | None = None) -> RedisShortTermStore:
-        """A store owning a sync and an async client to ``url``; close them with close/aclose."""
-        store = cls(redis.Redis.from_url(url), redis.asyncio.Redis.from_url(url), config=config)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        config: ShortTermConfig | None = None,
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+    ) -> RedisShortTermStore:
+        """A store owning a sync and an async client to ``url``; close them with close/aclose.
+
+        Timeouts are finite by default so a frozen server surfaces as
+        :class:`StoreUnavailableError` instead of hanging the caller; ``socket_timeout`` /
+        ``socket_connect_timeout`` query parameters in ``url`` take precedence.
+        """
+        opts = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
+        opts = {k: v for k, v in opts.items() if f"{k}=" not in url}
+        store = cls(
+            redis.Redis.from_url(url, **opts),
+            redis.asyncio.Redis.from_url(url, **opts),  # type: ignore[arg-type]
+            config=config,
+        )
         store._owns = True
         return store
+
+    @property
+    def client(self) -> redis.Redis | redis.RedisCluster | None:
+        """The sync client (for tools that must touch raw records, e.g. quarantine)."""
+        return self._client
 
     def close(self) -> None:
         """Close the sync client if this store opened it."""

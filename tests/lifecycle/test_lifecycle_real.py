@@ -209,3 +209,31 @@ def test_two_sweeper_threads_with_real_parts_finalize_each_session_once(
         journal = lt.get_journal(user)
         assert journal is not None
         assert len({e.session_id for e in journal.entries}) == 4
+
+
+def test_state_open_questions_and_pending_operations_survive_hard_expiry(
+    redis_short_term: RedisShortTermStore, chroma: ChromaMemoryStore, clock: SimulatedClock
+) -> None:
+    """Unresolved questions and pending operations kept in the live state become open-question
+    and follow-up memories and enter the summary, even when every message was answered."""
+    from langchain_sessionstate.models import MemoryKind, PendingOperation, StateUpdate
+
+    redis_short_term.append_turn(
+        "ann",
+        "s1",
+        [HumanMessage("Which insurer covers Lisbon?", id="h0"), AIMessage("Good one.", id="a0")],
+        now=clock.now(),
+        update=StateUpdate(
+            unresolved_questions=["Which insurer covers the Lisbon trip?"],
+            pending=[PendingOperation(id="t1", name="book_hotel", args={"city": "Lisbon"})],
+        ),
+    )
+    clock.advance(timedelta(hours=3))
+    _finalizer(redis_short_term, chroma, clock, LifecycleConfig()).finalize("ann", "s1")
+
+    open_items = chroma.list_memories("ann", kinds=[MemoryKind.OPEN_QUESTION, MemoryKind.FOLLOW_UP])
+    contents = {m.content for m in open_items}
+    assert "Which insurer covers the Lisbon trip?" in contents
+    assert any("book_hotel" in c and "Lisbon" in c for c in contents)
+    summary = chroma.summaries("ann", limit=1)[0]
+    assert "Which insurer covers the Lisbon trip?" in summary.open_questions

@@ -352,3 +352,35 @@ def test_reopened_collections_still_have_no_embedding_function(
     assert [m.content for m in second.list_memories("alice")] == ["I love tea"]
     with pytest.raises(ValueError, match="embedding function"):
         second.collection(Tier.FACTS).query(query_texts=["tea"], n_results=1)
+
+
+def test_two_writers_without_a_shared_lock_still_create_no_duplicates(
+    memory_store: ChromaMemoryStore, embeddings: MiniLMEmbeddings
+) -> None:
+    """Two store instances (like two processes, each with its own lock) writing one session
+    concurrently leave one record per deterministic id."""
+    other = ChromaMemoryStore(memory_store.client, embeddings, config=memory_store.config)
+    drafts = OfflineExtractor().extract(
+        "alice",
+        "s1",
+        conversation("I love tea. My favorite color is blue.", "ok", "I live in Oslo."),
+    )
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(store: ChromaMemoryStore) -> None:
+        try:
+            barrier.wait()
+            store.add("alice", drafts, now=T0)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(s,)) for s in (memory_store, other)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    stored = memory_store.list_memories("alice")
+    assert len(stored) == len({m.id for m in stored})
+    assert len(stored) == len({(d.tier, d.content) for d in drafts})

@@ -122,16 +122,30 @@ def test_a_fact_whose_source_turn_is_shown_is_dropped() -> None:
 
 def test_a_raw_turn_after_its_fact_is_kept() -> None:
     """The full turn can say more than the fact ranked above it, so both stay."""
+    others = [
+        memory(f"o{i}", f"other turn {i}", kind=MemoryKind.TURN, turns=[f"t{i}"]) for i in (1, 2)
+    ]
     turn = memory("r1", "I moved to Berlin last May", kind=MemoryKind.TURN, turns=["t5"])
     fact = memory("f5", "Anna moved to Berlin", turns=["t5"])
     results = {
-        "query_memories": [
-            ScoredMemory(memory=fact, score=0.9),
-            ScoredMemory(memory=turn, score=0.8),
-        ]
+        "query_turns": [ScoredMemory(memory=m, score=0.5) for m in [*others, turn]],
+        "query_claims": [ScoredMemory(memory=fact, score=0.9)],
     }
     items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
-    assert [i.memory_id for i in items] == ["f5", "r1"]
+    assert [i.memory_id for i in items] == ["o1", "o2", "f5", "r1"]
+
+
+def test_turns_lead_claims_and_summaries_at_equal_rank() -> None:
+    """Rank fusion: a raw turn, then a claim, then the best summary, each the top of its list."""
+    turn = memory("r1", "I moved to Berlin", kind=MemoryKind.TURN, turns=["t1"])
+    fact = memory("f2", "Anna has a cat", turns=["t2"])
+    results = {
+        "query_turns": [ScoredMemory(memory=turn, score=0.1)],
+        "query_claims": [ScoredMemory(memory=fact, score=0.9)],
+        "query_summaries": [(summary(), 0.99)],
+    }
+    items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
+    assert [i.kind for i in items] == ["turn", "fact", "summary"]
 
 
 def test_a_superseded_memory_is_never_presented() -> None:
@@ -151,7 +165,10 @@ def test_old_claims_are_flagged_but_old_turns_are_not() -> None:
     fact = memory("f1", "Anna works at Acme", at=long_ago)
     turn = memory("r1", "I work at Acme", kind=MemoryKind.TURN, at=long_ago, turns=["t1"])
     recent = memory("f2", "Anna has a dog", at=NOW - timedelta(days=1))
-    results = {"query_memories": [ScoredMemory(memory=m, score=0.5) for m in (fact, turn, recent)]}
+    results = {
+        "query_claims": [ScoredMemory(memory=m, score=0.5) for m in (fact, recent)],
+        "query_turns": [ScoredMemory(memory=turn, score=0.5)],
+    }
     items = build(request(Decision.FRESH, first_message="work"), results, CONFIG)
     assert {i.memory_id: i.stale for i in items} == {"f1": True, "r1": False, "f2": False}
     assert items[0].render().endswith("(may be outdated)")
@@ -160,7 +177,7 @@ def test_old_claims_are_flagged_but_old_turns_are_not() -> None:
 def test_a_store_stale_flag_is_kept() -> None:
     """The store's own judgement that a memory may be stale is shown."""
     fact = memory("f1", "Anna works at Acme", at=NOW)
-    results = {"query_memories": [ScoredMemory(memory=fact, score=0.5, stale=True)]}
+    results = {"query_claims": [ScoredMemory(memory=fact, score=0.5, stale=True)]}
     items = build(request(Decision.FRESH, first_message="work"), results, CONFIG)
     assert items[0].stale
 
@@ -188,15 +205,20 @@ def test_restore_puts_the_flow_step_first() -> None:
 def test_a_share_of_slots_is_kept_for_priming() -> None:
     """One slot in ten stays for last time's summary, however many matches the question has."""
     store = FakeMemoryStore()
-    store.put(*(memory(f"m{i}", f"Kyoto fact number {i}", turns=[f"t{i}"]) for i in range(20)))
+    store.put(
+        *(
+            memory(f"m{i}", f"Kyoto turn number {i}", kind=MemoryKind.TURN, turns=[f"t{i}"])
+            for i in range(20)
+        )
+    )
     req = request(first_message="Kyoto", last_summary=summary(text="Trip plans."), max_items=10)
     items = assembler(store).assemble(req)
     assert len(items) == 10
-    assert [i.kind for i in items[-2:]] == ["fact", "summary"]
+    assert [i.kind for i in items[-2:]] == ["turn", "summary"]
     five = assembler(store).assemble(
         request(first_message="Kyoto", max_items=5, last_summary=summary())
     )
-    assert [i.kind for i in five] == ["fact"] * 5
+    assert [i.kind for i in five] == ["turn"] * 5
 
 
 def test_items_fit_the_token_budget_in_rank_order() -> None:
@@ -228,7 +250,8 @@ def test_plan_reads_only_what_the_decision_needs() -> None:
     assert [f.key for f in plan(request(Decision.FRESH))] == ["journal"]
     prime = plan(request(last_summary=summary(), first_message="hi"))
     assert [f.key for f in prime] == [
-        "query_memories",
+        "query_turns",
+        "query_claims",
         "query_summaries",
         "open",
         "topic_memories",
