@@ -99,7 +99,7 @@ class ResumptionRetriever(BaseRetriever):
                 "ResumptionRetriever has no user: pass user_id=... to it, or "
                 "config={'configurable': {'user_id': ...}} to the call"
             )
-        k = int(kwargs.get("k") or self.k)
+        k = self.k if kwargs.get("k") is None else int(kwargs["k"])
         if k <= 0:
             raise InvalidInputError(f"k must be positive, got {kwargs.get('k')!r}")
         return {

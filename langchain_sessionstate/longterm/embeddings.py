@@ -9,6 +9,7 @@ is the cosine similarity. The model hub is never contacted: ``HF_HUB_OFFLINE`` i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -18,6 +19,11 @@ from langchain_core.embeddings import Embeddings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Load torch now, before anything imports chromadb: loaded after chromadb's native extension,
+# CPU inference runs 30-50x slower in the same process (see chroma.py).
+with contextlib.suppress(ImportError):
+    import torch  # noqa: F401
 
 _MODELS: dict[tuple[str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()

@@ -417,7 +417,7 @@ class Assembler:
         short_term: live session state (loads a previous session by id when asked).
         long_term: memories, summaries and the journal.
         config: windows, staleness, default budget and item cap.
-        clock: the time of a request that does not carry one.
+        clock: the source of ``now`` for callers building requests (``assembler.clock``).
     """
 
     def __init__(

@@ -65,9 +65,11 @@ def test_user_comes_from_the_runnable_config(
 
 
 def test_missing_user_is_an_error(filled_stores: RealStores, clock: SimulatedClock) -> None:
-    """Without a user id anywhere the retriever refuses instead of guessing."""
+    """Without a user id anywhere, or with k=0, the retriever refuses instead of guessing."""
     with pytest.raises(InvalidInputError, match="user_id"):
         make(filled_stores, clock).invoke("hello")
+    with pytest.raises(InvalidInputError, match="k must be positive"):
+        make(filled_stores, clock, user_id=SEED_USER).invoke("hello", k=0)
 
 
 def test_token_budget_caps_the_documents(filled_stores: RealStores, clock: SimulatedClock) -> None:

@@ -321,3 +321,20 @@ def test_non_default_retriever_settings_are_part_of_our_system_name() -> None:
 
     assert system_name(25, None) == OURS
     assert system_name(100, 1024) == f"{OURS}[k=100,budget=1024]"
+
+
+def test_offset_skips_conversations_and_empty_groups_report_none(
+    locomo_file: Path, tmp_path: Path
+) -> None:
+    """--offset skips conversations; a group without questions reports None, not NaN."""
+    from benchmarks.locomo import main
+
+    out = tmp_path / "report.json"
+    assert (
+        main(["--data", str(locomo_file), "--out", str(out), "--offset", "1", "--systems", "bm25"])
+        == 0
+    )
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["conversations"] == 1
+    assert report["questions"] == 0
+    assert report["systems"]["bm25"]["overall"]["ev@5"] is None

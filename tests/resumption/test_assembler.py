@@ -110,10 +110,8 @@ def test_a_fact_whose_source_turn_is_shown_is_dropped() -> None:
     )
     fact = memory("f5", "Anna moved to Berlin", turns=["t5"])
     results = {
-        "query_memories": [
-            ScoredMemory(memory=turn, score=0.9),
-            ScoredMemory(memory=fact, score=0.8),
-        ]
+        "query_turns": [ScoredMemory(memory=turn, score=0.9)],
+        "query_claims": [ScoredMemory(memory=fact, score=0.8)],
     }
     items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
     assert [i.memory_id for i in items] == ["r1"]
@@ -153,7 +151,7 @@ def test_a_superseded_memory_is_never_presented() -> None:
     old = memory("p1", "Anna likes tea", kind=MemoryKind.PREFERENCE, superseded_by="p2")
     new = memory("p2", "Anna switched to coffee", kind=MemoryKind.PREFERENCE, at=T0 + timedelta(1))
     results = {
-        "query_memories": [ScoredMemory(memory=old, score=1.0), ScoredMemory(memory=new, score=0.5)]
+        "query_claims": [ScoredMemory(memory=old, score=1.0), ScoredMemory(memory=new, score=0.5)]
     }
     items = build(request(Decision.FRESH, first_message="What do I drink?"), results, CONFIG)
     assert [i.memory_id for i in items] == ["p2"]
@@ -171,7 +169,7 @@ def test_old_claims_are_flagged_but_old_turns_are_not() -> None:
     }
     items = build(request(Decision.FRESH, first_message="work"), results, CONFIG)
     assert {i.memory_id: i.stale for i in items} == {"f1": True, "r1": False, "f2": False}
-    assert items[0].render().endswith("(may be outdated)")
+    assert items[1].render().endswith("(may be outdated)")
 
 
 def test_a_store_stale_flag_is_kept() -> None:
