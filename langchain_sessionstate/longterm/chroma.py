@@ -41,6 +41,7 @@ from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableErr
 from langchain_sessionstate.longterm import schema as S
 from langchain_sessionstate.longterm.base import MemoryStore
 from langchain_sessionstate.longterm.dedup import Plan, decide
+from langchain_sessionstate.longterm.lexical import LexicalCache, LexicalIndex, index_text
 from langchain_sessionstate.longterm.locks import LockFactory, UserLocks
 from langchain_sessionstate.longterm.rank import Candidate, Fusion, RankWeights, rerank
 from langchain_sessionstate.models import (
@@ -104,6 +105,7 @@ class ChromaMemoryStore(MemoryStore):
         self._lock_factory: LockFactory = lock_factory or UserLocks()
         self._collections: dict[str, Any] = {}
         self._guard = threading.Lock()
+        self._lexical = LexicalCache()
 
     @classmethod
     def persistent(
@@ -222,28 +224,39 @@ class ChromaMemoryStore(MemoryStore):
         where = S.memory_filter(
             user_id, kinds=kinds, since=since, until=until, current_only=not include_outdated
         )
-        vector = self.embeddings.embed_query(query)
+        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
         candidates: list[Candidate] = []
+        lexical: list[float] = []
         for tier in tiers or list(Tier):
             col = self.collection(Tier(tier))
             res = _call(
                 "query",
                 partial(
                     col.query,
-                    query_embeddings=[vector],
+                    query_embeddings=[vector.tolist()],
                     n_results=self.config.recall_candidates,
                     where=where,
                     include=["documents", "metadatas", "distances"],
                 ),
             )
-            for i, d, m, dist in zip(
-                res["ids"][0],
-                res["documents"][0],
-                res["metadatas"][0],
-                res["distances"][0],
-                strict=True,
-            ):
-                candidates.append(Candidate(S.memory_from_record(i, d, m), 1.0 - float(dist)))
+            found = [
+                Candidate(S.memory_from_record(i, d, m), 1.0 - float(dist))
+                for i, d, m, dist in zip(
+                    res["ids"][0],
+                    res["documents"][0],
+                    res["metadatas"][0],
+                    res["distances"][0],
+                    strict=True,
+                )
+            ]
+            # Lexical candidates dense search missed, re-read with the same filters.
+            index = self._lexical_index(user_id, Tier(tier))
+            seen = {c.memory.id for c in found}
+            extra = [i for i, _ in index.top(query, self.config.recall_candidates) if i not in seen]
+            found += self._with_dense(Tier(tier), where, extra, vector)
+            scores = index.scores(query)
+            lexical += [scores.get(c.memory.id, 0.0) for c in found]
+            candidates += found
         ranked = rerank(
             query,
             candidates,
@@ -251,6 +264,7 @@ class ChromaMemoryStore(MemoryStore):
             half_life=self.config.recency_half_life,
             fusion=self.fusion,
             weights=self.fusion_weights,
+            lexical=lexical,
         )
         return [
             ScoredMemory(
@@ -260,6 +274,33 @@ class ChromaMemoryStore(MemoryStore):
             )
             for m, s in ranked[:k]
         ]
+
+    def _lexical_index(self, user_id: str, tier: Tier) -> LexicalIndex:
+        index = self._lexical.get(user_id, tier.value)
+        if index is None:
+            records = self._memories(tier, S.user_filter(user_id))
+            index = LexicalIndex((m.id, index_text(m.content, m.speaker)) for m in records)
+            self._lexical.put(user_id, tier.value, index)
+        return index
+
+    def _with_dense(
+        self, tier: Tier, where: dict[str, Any], ids: list[str], vector: np.ndarray
+    ) -> list[Candidate]:
+        if not ids:
+            return []
+        col = self.collection(tier)
+        res = _call(
+            "get",
+            lambda: col.get(ids=ids, where=where, include=["documents", "metadatas", "embeddings"]),
+        )
+        out = []
+        for i, d, m, e in zip(
+            res["ids"], res["documents"], res["metadatas"], res["embeddings"], strict=True
+        ):
+            emb = np.asarray(e, dtype=np.float32)
+            cos = float(emb @ vector) / (float(np.linalg.norm(emb) * np.linalg.norm(vector)) or 1.0)
+            out.append(Candidate(S.memory_from_record(i, d, m), cos))
+        return out
 
     # ------------------------------------------------------------------ writes
 
@@ -273,16 +314,21 @@ class ChromaMemoryStore(MemoryStore):
         ids = [S.memory_id(user_id, d) for d in drafts]
         known = {m.id for m in self._exact(user_id, drafts, ids)}
         vectors = self._embed(
-            {d.content for d, i in zip(drafts, ids, strict=True) if i not in known}
+            {d.content for d, i in zip(drafts, ids, strict=True) if i not in known},
+            _turn_texts(drafts),
         )
+        self._lexical.invalidate(user_id)
         with self._lock_factory(user_id):
             return self._add_locked(user_id, drafts, ids, vectors)
 
-    def _embed(self, texts: Iterable[str]) -> dict[str, np.ndarray]:
+    def _embed(
+        self, texts: Iterable[str], indexed: dict[str, str] | None = None
+    ) -> dict[str, np.ndarray]:
         unique = sorted(set(texts))
         if not unique:
             return {}
-        rows = self.embeddings.embed_documents(unique)
+        indexed = indexed or {}
+        rows = self.embeddings.embed_documents([indexed.get(t, t) for t in unique])
         return {t: np.asarray(v, dtype=np.float32) for t, v in zip(unique, rows, strict=True)}
 
     def _exact(self, user_id: str, drafts: Sequence[MemoryDraft], ids: list[str]) -> list[Memory]:
@@ -301,7 +347,7 @@ class ChromaMemoryStore(MemoryStore):
     ) -> list[WriteOutcome]:
         working: dict[str, Memory] = {m.id: m for m in self._exact(user_id, drafts, ids)}
         missing = {d.content for d, i in zip(drafts, ids, strict=True) if i not in working}
-        vectors.update(self._embed(missing - vectors.keys()))
+        vectors.update(self._embed(missing - vectors.keys(), _turn_texts(drafts)))
         near = self._neighbours(user_id, drafts, ids, working, vectors)
         for tier in {d.tier for d in drafts if d.subject and d.tier is not Tier.TURNS}:
             subjects = sorted({d.subject for d in drafts if d.tier is tier and d.subject})
@@ -423,6 +469,7 @@ class ChromaMemoryStore(MemoryStore):
             return False
         col = self.collection(found.tier)
         _call("delete", lambda: col.delete(ids=[memory_id], where=S.user_filter(user_id)))
+        self._lexical.invalidate(user_id)
         return True
 
     # ------------------------------------------------------------------ summaries, journal
@@ -507,4 +554,10 @@ class ChromaMemoryStore(MemoryStore):
                 if ids:
                     _call("delete", partial(col.delete, ids=ids, where=where))
                     count += len(ids)
+        self._lexical.invalidate(user_id)
         return count
+
+
+def _turn_texts(drafts: Sequence[MemoryDraft]) -> dict[str, str]:
+    """Raw turns are embedded with their speaker: "who said it" is part of what is asked."""
+    return {d.content: index_text(d.content, d.speaker) for d in drafts if d.tier is Tier.TURNS}

@@ -88,11 +88,20 @@ def rerank(
     half_life: timedelta,
     fusion: Fusion = "weighted",
     weights: RankWeights = RankWeights(),
+    lexical: Sequence[float] | None = None,
 ) -> list[tuple[Memory, float]]:
-    """Fuse dense, lexical, recency and confirmation signals; best first."""
+    """Fuse dense, lexical, recency and confirmation signals; best first.
+
+    ``lexical`` gives BM25 scores computed over the user's whole corpus (better IDF); without
+    it, BM25 is computed over the candidates themselves.
+    """
     if not candidates:
         return []
-    lex = bm25(tokens(query), [tokens(c.memory.content) for c in candidates])
+    lex = (
+        list(lexical)
+        if lexical is not None
+        else bm25(tokens(query), [tokens(c.memory.content) for c in candidates])
+    )
     rec = [recency(c.memory.last_confirmed, now, half_life) for c in candidates]
     conf = [confirmation_bonus(c.memory.confirmations) for c in candidates]
     dense = [c.dense for c in candidates]

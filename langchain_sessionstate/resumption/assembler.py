@@ -69,6 +69,9 @@ _MAX_OPEN_QUESTIONS = 3
 _CITED_TURNS = 3
 _OPEN_KINDS = (MemoryKind.OPEN_QUESTION, MemoryKind.FOLLOW_UP)
 _LABELS = {MemoryKind.OPEN_QUESTION: "Open question", MemoryKind.FOLLOW_UP: "Follow-up"}
+# Behaviour patterns ("keeps coming back to X") describe the user in general; they answer no
+# specific question and crowd out what does, so query-driven recall leaves them out.
+_QUERY_CLAIM_KINDS = [k for k in MemoryKind if k not in (MemoryKind.PATTERN, MemoryKind.TURN)]
 _UNDERIVED = frozenset({MemoryKind.TURN.value, *(k.value for k in _OPEN_KINDS)})
 
 
@@ -134,10 +137,16 @@ def plan(req: AssemblyRequest) -> list[Fetch]:
     if req.first_message and req.first_message.strip():
         n, message = req.max_items + _SLACK, req.first_message
         fetches += [
-            Fetch(key, "long", "recall", (user, message), {"k": k, "now": req.now, "tiers": tiers})
-            for key, k, tiers in (
-                ("query_turns", n, [Tier.TURNS]),
-                ("query_claims", n // 2 + 1, [Tier.FACTS, Tier.KNOWLEDGE]),
+            Fetch(
+                key,
+                "long",
+                "recall",
+                (user, message),
+                {"k": k, "now": req.now, "tiers": tiers, "kinds": kinds},
+            )
+            for key, k, tiers, kinds in (
+                ("query_turns", n, [Tier.TURNS], None),
+                ("query_claims", n // 2 + 1, [Tier.FACTS, Tier.KNOWLEDGE], _QUERY_CLAIM_KINDS),
             )
         ]
         fetches.append(
