@@ -41,7 +41,12 @@ from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableErr
 from langchain_sessionstate.longterm import schema as S
 from langchain_sessionstate.longterm.base import MemoryStore
 from langchain_sessionstate.longterm.dedup import Plan, decide
-from langchain_sessionstate.longterm.lexical import LexicalCache, LexicalIndex, index_text
+from langchain_sessionstate.longterm.lexical import (
+    LexicalCache,
+    LexicalIndex,
+    best,
+    index_text,
+)
 from langchain_sessionstate.longterm.locks import LockFactory, UserLocks
 from langchain_sessionstate.longterm.rank import Candidate, Fusion, RankWeights, rerank
 from langchain_sessionstate.models import (
@@ -252,9 +257,9 @@ class ChromaMemoryStore(MemoryStore):
             # Lexical candidates dense search missed, re-read with the same filters.
             index = self._lexical_index(user_id, Tier(tier))
             seen = {c.memory.id for c in found}
-            extra = [i for i, _ in index.top(query, self.config.recall_candidates) if i not in seen]
+            scores = index.scores(query)  # once: candidates and fusion both use it
+            extra = [i for i, _ in best(scores, self.config.recall_candidates) if i not in seen]
             found += self._with_dense(Tier(tier), where, extra, vector)
-            scores = index.scores(query)
             lexical += [scores.get(c.memory.id, 0.0) for c in found]
             candidates += found
         ranked = rerank(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from langchain_sessionstate.longterm.text import tokens
 
@@ -58,14 +58,12 @@ class LexicalIndex:
 
     def top(self, query: str, n: int) -> list[tuple[str, float]]:
         """The ``n`` best documents for ``query``, best first (ties by insertion order)."""
-        ranked = sorted(self.scores(query).items(), key=lambda p: -p[1])
-        return ranked[:n]
+        return best(self.scores(query), n)
 
 
-def lexical_scores(index: LexicalIndex, query: str, ids: Sequence[str]) -> list[float]:
-    """Full-corpus BM25 scores for ``ids`` (0 for ids the index does not hold)."""
-    found = index.scores(query)
-    return [found.get(i, 0.0) for i in ids]
+def best(scores: dict[str, float], n: int) -> list[tuple[str, float]]:
+    """The ``n`` highest of already computed ``scores``, best first (ties keep their order)."""
+    return sorted(scores.items(), key=lambda p: -p[1])[:n]
 
 
 class LexicalCache:
