@@ -104,6 +104,10 @@ class ResumptionConfig:
         stale_after: memories not confirmed for this long are flagged as possibly outdated.
         token_budget: maximum whitespace tokens of rendered context injected into a prompt.
         max_items: most context items returned.
+        turns_before, turns_after: a recalled raw turn is shown with this many turns of its
+            session before and after it, in one item. A matching turn usually opens the
+            exchange that develops it (the reply, the details that follow), so the default
+            looks forward; ``0, 0`` shows the turn alone.
     """
 
     restore_window: timedelta = timedelta(hours=2)
@@ -111,9 +115,16 @@ class ResumptionConfig:
     stale_after: timedelta = timedelta(days=45)
     token_budget: int = 512
     max_items: int = 25
+    turns_before: int = 0
+    turns_after: int = 2
 
     def __post_init__(self) -> None:
         _positive("restore_window", self.restore_window)
+        if self.turns_before < 0 or self.turns_after < 0:
+            raise InvalidInputError(
+                f"turns_before and turns_after must be 0 or more, got "
+                f"{self.turns_before} and {self.turns_after}"
+            )
         _positive("token_budget", self.token_budget)
         _positive("max_items", self.max_items)
         if not timedelta(minutes=30) <= self.restore_window <= timedelta(hours=2):

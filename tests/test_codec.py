@@ -74,8 +74,25 @@ def test_any_message_round_trips_with_time_and_device(message: BaseMessage, devi
     back = codec.decode_message(data, key="k")
     assert back.message == message
     assert type(back.message) is type(message)
+    assert back.message.model_dump() == message.model_dump()
     assert back.at == when
     assert back.device_id == device
+    assert back == TimedMessage(message=message, at=when, device_id=device)
+
+
+def test_a_message_with_extra_fields_takes_the_validating_path() -> None:
+    """The fast rebuild takes only exactly the model's fields; anything else is validated."""
+    human = HumanMessage("hi", id="m1", custom_flag=True)
+    back = codec.decode_message(
+        codec.encode_message(TimedMessage(message=human, at=when)), key="k"
+    ).message
+    assert back == human
+    assert back.model_extra == {"custom_flag": True}
+    plain = codec.decode_message(
+        codec.encode_message(TimedMessage(message=HumanMessage("hi"), at=when)), key="k"
+    ).message
+    assert plain.model_extra == {}
+    assert plain.model_fields_set == set(HumanMessage.model_fields)
 
 
 def test_tool_calls_survive_storage() -> None:

@@ -28,6 +28,20 @@ from langchain_sessionstate.models import (
     WriteOutcome,
 )
 
+TURN_POSITION = "position"
+"""Metadata key of a raw turn's index in its session (orders turns sharing a timestamp)."""
+
+
+def turn_order(memory: Memory) -> tuple[str, datetime, int, str]:
+    """Sort key putting raw turns in conversation order: session, time, position in session."""
+    position = memory.metadata.get(TURN_POSITION, 0)
+    return (
+        memory.session_id or "",
+        memory.observed_at,
+        int(position) if isinstance(position, int | float) else 0,
+        memory.id,
+    )
+
 
 class MemoryStore(ABC):
     """Per-user long-term memory. Implementations: Chroma (embedded or server)."""
@@ -53,6 +67,17 @@ class MemoryStore(ABC):
         include_outdated: bool = False,
     ) -> list[ScoredMemory]:
         """Memories of one user by meaning (hybrid dense + lexical + recency), best first."""
+
+    def session_turns(self, user_id: str, session_ids: Sequence[str]) -> list[Memory]:
+        """The raw turns of some of one user's sessions, in conversation order.
+
+        Lets a recalled turn be shown with the exchange around it. Stores may override this
+        with a single read; the default reads each session with :meth:`list_memories`.
+        """
+        out: list[Memory] = []
+        for sid in dict.fromkeys(session_ids):
+            out += self.list_memories(user_id, tiers=[Tier.TURNS], session_id=sid)
+        return sorted(out, key=turn_order)
 
     @abstractmethod
     def get(self, user_id: str, memory_id: str) -> Memory | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -39,7 +40,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
 from langchain_sessionstate.longterm import schema as S
-from langchain_sessionstate.longterm.base import MemoryStore
+from langchain_sessionstate.longterm.base import MemoryStore, turn_order
 from langchain_sessionstate.longterm.dedup import Plan, decide
 from langchain_sessionstate.longterm.lexical import (
     LexicalCache,
@@ -64,6 +65,7 @@ T = TypeVar("T")
 
 _TIER_OF_PREFIX = {"t": Tier.TURNS, "f": Tier.FACTS, "k": Tier.KNOWLEDGE}
 _NEIGHBOURS = 5
+_QUERY_CACHE = 64  # query vectors kept (a few KB each)
 _DEFAULT_CONFIG = MemoryConfig()
 
 
@@ -111,6 +113,7 @@ class ChromaMemoryStore(MemoryStore):
         self._collections: dict[str, Any] = {}
         self._guard = threading.Lock()
         self._lexical = LexicalCache()
+        self._queries: OrderedDict[str, list[float]] = OrderedDict()
 
     @classmethod
     def persistent(
@@ -208,6 +211,15 @@ class ChromaMemoryStore(MemoryStore):
             out += self._memories(Tier(tier), where)
         return sorted(out, key=lambda m: (m.observed_at, m.id))
 
+    def session_turns(self, user_id: str, session_ids: Sequence[str]) -> list[Memory]:
+        """The raw turns of some of one user's sessions, in conversation order (one read)."""
+        sids = list(dict.fromkeys(session_ids))
+        if not sids:
+            S.validate_user(user_id)
+            return []
+        where = S.user_filter(user_id, **{S.SESSION: {"$in": sids}})
+        return sorted(self._memories(Tier.TURNS, where), key=turn_order)
+
     def recall(
         self,
         user_id: str,
@@ -229,7 +241,7 @@ class ChromaMemoryStore(MemoryStore):
         where = S.memory_filter(
             user_id, kinds=kinds, since=since, until=until, current_only=not include_outdated
         )
-        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        vector = np.asarray(self._embed_query(query), dtype=np.float32)
         candidates: list[Candidate] = []
         lexical: list[float] = []
         for tier in tiers or list(Tier):
@@ -279,6 +291,21 @@ class ChromaMemoryStore(MemoryStore):
             )
             for m, s in ranked[:k]
         ]
+
+    def _embed_query(self, query: str) -> list[float]:
+        """The query's vector, kept for the last few queries: one resumption reads the turns,
+        the claims and the summaries with the same first message (one embedding, not three)."""
+        with self._guard:
+            hit = self._queries.get(query)
+            if hit is not None:
+                self._queries.move_to_end(query)
+                return hit
+        vector = list(self.embeddings.embed_query(query))
+        with self._guard:
+            self._queries[query] = vector
+            while len(self._queries) > _QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vector
 
     def _lexical_index(self, user_id: str, tier: Tier) -> LexicalIndex:
         index = self._lexical.get(user_id, tier.value)
@@ -509,7 +536,7 @@ class ChromaMemoryStore(MemoryStore):
         """Summaries of one user by meaning, best first."""
         where = S.user_filter(user_id)
         col = self.collection(S.SUMMARIES)
-        vector = self.embeddings.embed_query(query)
+        vector = self._embed_query(query)
         res = _call(
             "query",
             lambda: col.query(

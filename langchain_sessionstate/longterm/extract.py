@@ -19,7 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from langchain_sessionstate.longterm.base import Extractor
+from langchain_sessionstate.longterm.base import TURN_POSITION, Extractor
 from langchain_sessionstate.longterm.text import STOPWORDS, normalize, tokens
 from langchain_sessionstate.models import MemoryDraft, MemoryKind, Tier, TimedMessage
 
@@ -52,6 +52,8 @@ def turn_drafts(session_id: str, turns: Sequence[TimedMessage]) -> list[MemoryDr
             session_id=session_id,
             source_turn_ids=[turn_id(tm, session_id, i)],
             observed_at=tm.at,
+            # Order within the session: a turn's messages can share one timestamp.
+            metadata={TURN_POSITION: i},
         )
         for i, tm in enumerate(turns)
         if (text := message_text(tm))

@@ -9,9 +9,10 @@ The work is split so that sync and async share every line of logic:
 
 Ranking, in every mode:
 
-1. when the user's first message is known, what it recalls by meaning comes first: raw turns,
-   claims (facts, knowledge) and the best session summary, each recalled on its own and
-   fused by rank (their scores are not comparable across tiers);
+1. when the user's first message is known, what it recalls by meaning comes first: raw turns
+   (each with the turns around it in its session, read in a second round by
+   :func:`context_plan`), claims (facts, knowledge) and the best session summary, each
+   recalled on its own and fused by rank (their scores are not comparable across tiers);
 2. then the priming items of the decision: RESTORE gives the restored flow step, pending
    operations, unresolved questions, running summary and topic; PRIME gives the previous
    session's summary, its open questions and follow-ups, memories relevant to its topic and,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +57,7 @@ __all__ = [
     "AssemblyRequest",
     "Fetch",
     "build",
+    "context_plan",
     "pack",
     "plan",
 ]
@@ -180,6 +183,22 @@ def plan(req: AssemblyRequest) -> list[Fetch]:
     return fetches
 
 
+def context_plan(
+    req: AssemblyRequest, results: Mapping[str, Any], config: ResumptionConfig
+) -> list[Fetch]:
+    """The second round of reads: the sessions of the recalled raw turns (pure).
+
+    A turn alone often holds half an exchange ("Yes, last May!"); its neighbours hold the rest.
+    """
+    if config.turns_before <= 0 and config.turns_after <= 0:
+        return []
+    sids = [s.memory.session_id for s in _scored(results, "query_turns") if s.memory.session_id]
+    if not sids:
+        return []
+    sessions = list(dict.fromkeys(sids))
+    return [Fetch("turn_context", "long", "session_turns", (req.user_id, sessions))]
+
+
 # --------------------------------------------------------------------------- items
 
 
@@ -207,6 +226,58 @@ def memory_item(scored: ScoredMemory, now: datetime, config: ResumptionConfig) -
         speaker=m.speaker if raw else None,
         stale=not raw and (scored.stale or old),
     )
+
+
+def turn_windows(
+    hits: Sequence[ScoredMemory],
+    context: Sequence[Memory],
+    now: datetime,
+    config: ResumptionConfig,
+) -> list[ContextItem]:
+    """Each recalled turn as one item with the turns around it (``turns_before/after``).
+
+    ``context`` holds the hits' sessions in conversation order. The item cites the hit first,
+    then its nearest neighbours (3 turns at most). A turn already shown in an earlier, better
+    ranked window is not repeated, and a hit shown that way adds no item of its own.
+    """
+    before, after = config.turns_before, config.turns_after
+    sessions: dict[str, list[Memory]] = defaultdict(list)
+    for m in context:
+        sessions[m.session_id or ""].append(m)
+    place = {m.id: (sid, i) for sid, seq in sessions.items() for i, m in enumerate(seq)}
+    covered: set[str] = set()
+    out: list[ContextItem] = []
+    for scored in hits:
+        hit = scored.memory
+        if hit.id in covered:
+            continue
+        covered.add(hit.id)
+        if hit.id not in place:
+            out.append(memory_item(scored, now, config))
+            continue
+        sid, i = place[hit.id]
+        span = [m for m in sessions[sid][max(i - before, 0) : i + after + 1] if m.id not in covered]
+        covered.update(m.id for m in span)
+        if not span:
+            out.append(memory_item(scored, now, config))
+            continue
+        span = sorted([*span, hit], key=lambda m: place[m.id][1])
+        nearest = sorted(span, key=lambda m: (abs(place[m.id][1] - i), place[m.id][1]))
+        cited = [t for m in nearest for t in m.source_turn_ids[:1]]
+        out.append(
+            ContextItem(
+                kind=MemoryKind.TURN.value,
+                text="\n".join(
+                    f"{m.speaker}: {m.content}" if m.speaker else m.content for m in span
+                ),
+                at=hit.observed_at,
+                score=scored.score,
+                source_turn_ids=cited[:_CITED_TURNS],
+                memory_id=hit.id,
+                session_id=hit.session_id,
+            )
+        )
+    return out
 
 
 def summary_item(summary: SessionSummary, score: float = 0.0) -> ContextItem:
@@ -339,8 +410,14 @@ def query_items(
 
     hits = cast(list[tuple[SessionSummary, float]], results.get("query_summaries") or [])
     summaries = [summary_item(s, score) for s, score in hits]
+    context = cast(list[Memory] | None, results.get("turn_context"))
+    if context is None:
+        turns = shown("query_turns")
+    else:
+        recalled = [s for s in _scored(results, "query_turns") if _is_shown(s.memory, req.now)]
+        turns = turn_windows(recalled, context, req.now, config)
     return _fuse(
-        (1.0, shown("query_turns")),
+        (1.0, turns),
         (_CLAIM_WEIGHT, shown("query_claims")),
         (_SUMMARY_WEIGHT, summaries),
     )
@@ -465,8 +542,12 @@ class Assembler:
 
     def assemble(self, req: AssemblyRequest) -> list[ContextItem]:
         """Ranked items for ``req``."""
-        return build(req, self.execute(plan(req)), self.config)
+        results = self.execute(plan(req))
+        results |= self.execute(context_plan(req, results, self.config))
+        return build(req, results, self.config)
 
     async def aassemble(self, req: AssemblyRequest) -> list[ContextItem]:
         """Async :meth:`assemble`: reads run concurrently, never blocking the event loop."""
-        return build(req, await self.aexecute(plan(req)), self.config)
+        results = await self.aexecute(plan(req))
+        results |= await self.aexecute(context_plan(req, results, self.config))
+        return build(req, results, self.config)

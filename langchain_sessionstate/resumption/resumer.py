@@ -36,6 +36,7 @@ from langchain_sessionstate.resumption.assembler import (
     AssemblyRequest,
     Fetch,
     build,
+    context_plan,
     plan,
 )
 from langchain_sessionstate.resumption.greeting import (
@@ -202,6 +203,9 @@ class Resumer:
         )
         fetches = plan(req)
         results = (yield fetches) if fetches else {}
+        more = context_plan(req, results, self.config)
+        if more:
+            results = {**results, **(yield more)}
         items = build(req, results, self.config)
         new_id = session_id or uuid.uuid4().hex
         ctx = ResumptionContext(

@@ -20,6 +20,7 @@ from langchain_core.messages import BaseMessage
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 from redis.commands.core import AsyncScript, Script
+from redis.exceptions import NoScriptError
 
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
@@ -152,7 +153,15 @@ class RedisShortTermStore(ShortTermStore):
             call = step.calls[0]
             if isinstance(call, Cmd):
                 return [client.execute_command(*call.args)]  # type: ignore[no-untyped-call]
-            return [self._scripts[call.script](keys=call.keys, args=call.args)]
+            script = self._scripts[call.script]
+            try:
+                # EVALSHA straight through execute_command: Script.__call__ costs ~15 µs more.
+                reply = client.execute_command(  # type: ignore[no-untyped-call]
+                    "EVALSHA", script.sha, len(call.keys), *call.keys, *call.args
+                )
+            except NoScriptError:
+                reply = script(keys=call.keys, args=call.args)  # loads it, then runs it
+            return [reply]
         with client.pipeline(transaction=step.atomic) as pipe:
             for call in _commands(step):
                 pipe.execute_command(*call.args)
@@ -179,7 +188,14 @@ class RedisShortTermStore(ShortTermStore):
             call = step.calls[0]
             if isinstance(call, Cmd):
                 return [await client.execute_command(*call.args)]
-            return [await self._ascripts[call.script](keys=call.keys, args=call.args)]
+            ascript = self._ascripts[call.script]
+            try:
+                reply = await client.execute_command(
+                    "EVALSHA", ascript.sha, len(call.keys), *call.keys, *call.args
+                )
+            except NoScriptError:
+                reply = await ascript(keys=call.keys, args=call.args)
+            return [reply]
         async with client.pipeline(transaction=step.atomic) as pipe:
             for call in _commands(step):
                 pipe.execute_command(*call.args)

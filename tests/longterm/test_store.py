@@ -11,6 +11,7 @@ from pathlib import Path
 import chromadb
 import pytest
 from chromadb.config import Settings
+from langchain_core.embeddings import Embeddings
 
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError
@@ -212,6 +213,51 @@ def test_users_never_see_or_remove_each_others_memories(memory_store: ChromaMemo
         assert memory_store.forget_user(hostile) == 1, hostile
     assert len(memory_store.list_memories("bob")) == 2
     assert memory_store.get("bob", bob_id) is not None
+
+
+def test_session_turns_come_in_conversation_order_for_one_user_only(
+    memory_store: ChromaMemoryStore,
+) -> None:
+    """A human and an AI message of one turn share a timestamp: their position orders them."""
+    lines = ("What is the visa fee?", "It is 80 euros.", "And how long?", "About two weeks.")
+    pairs = conversation(*lines)
+    same_time = [tm.model_copy(update={"at": T0}) for tm in pairs]  # one timestamp for all
+    drafts = [
+        d for d in OfflineExtractor().extract("alice", "s1", same_time) if d.tier is Tier.TURNS
+    ]
+    memory_store.add("alice", list(reversed(drafts)), now=T0)
+    memory_store.add("bob", [turn("Bob's own turn", "m0", session="s1")], now=T0)
+    turns = memory_store.session_turns("alice", ["s1", "s1", "nope"])
+    assert [t.content for t in turns] == list(lines)
+    assert {t.user_id for t in turns} == {"alice"}
+    assert [t.content for t in memory_store.session_turns("bob", ["s1"])] == ["Bob's own turn"]
+    assert memory_store.session_turns("alice", []) == []
+    with pytest.raises(InvalidInputError):
+        memory_store.session_turns("", ["s1"])
+
+
+def test_one_query_is_embedded_once_across_tiers_and_summaries(
+    memory_store: ChromaMemoryStore,
+) -> None:
+    """A resumption reads turns, claims and summaries with one first message: one embedding."""
+    real = memory_store.embeddings
+    calls: list[str] = []
+
+    class Counting(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return real.embed_documents(texts)
+
+        def embed_query(self, text: str) -> list[float]:
+            calls.append(text)
+            return real.embed_query(text)
+
+    memory_store.embeddings = Counting()
+    memory_store.add("alice", [draft("I love sushi"), turn("sushi tonight?", "a1")], now=T0)
+    for tiers in ([Tier.TURNS], [Tier.FACTS]):
+        assert memory_store.recall("alice", "what food do I like", tiers=tiers, now=T0)
+    memory_store.search_summaries("alice", "what food do I like")
+    memory_store.recall("alice", "something else", now=T0)
+    assert calls == ["what food do I like", "something else"]
 
 
 def test_invalid_user_ids_are_refused(memory_store: ChromaMemoryStore) -> None:

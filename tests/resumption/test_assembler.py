@@ -25,6 +25,7 @@ from langchain_sessionstate.resumption.assembler import (
     Assembler,
     AssemblyRequest,
     build,
+    context_plan,
     pack,
     plan,
 )
@@ -133,6 +134,79 @@ def test_a_raw_turn_after_its_fact_is_kept() -> None:
     assert [i.memory_id for i in items] == ["o1", "o2", "f5", "r1"]
 
 
+def _exchange() -> list[Any]:
+    """Six alternating turns of one session, five seconds apart, plus one of another session."""
+    lines = [
+        "Did you ever go back to Lisbon?",
+        "Yes, last May, with my sister.",
+        "How was the food there?",
+        "Amazing, we ate pastel de nata every day.",
+        "Would you go again?",
+        "Maybe next spring.",
+    ]
+    turns = [
+        memory(
+            f"r{i}",
+            text,
+            kind=MemoryKind.TURN,
+            turns=[f"t{i}"],
+            speaker="Anna" if i % 2 == 0 else "Ben",
+            at=T0 + timedelta(seconds=5 * i),
+        )
+        for i, text in enumerate(lines)
+    ]
+    other = memory("x1", "Lisbon again", kind=MemoryKind.TURN, turns=["x1"], session_id="s2")
+    return [*turns, other]
+
+
+def test_a_recalled_turn_comes_with_the_exchange_around_it() -> None:
+    """The hit cites first, its neighbours follow; a hit already shown adds no item."""
+    turns = _exchange()
+    by_id = {m.id: m for m in turns}
+    hits = [
+        ScoredMemory(memory=by_id[i], score=1.0 - n / 10)
+        for n, i in enumerate(["r1", "r2", "r5", "x1"])
+    ]
+    results = {"query_turns": hits, "turn_context": turns}
+    req = request(Decision.FRESH, first_message="Lisbon")
+    symmetric = ResumptionConfig(turns_before=1, turns_after=1)
+    items = build(req, results, symmetric)
+    assert [i.source_turn_ids for i in items] == [["t1", "t0", "t2"], ["t5", "t4"], ["x1"]]
+    assert items[0].render() == (
+        "[2026-03-02] Anna: Did you ever go back to Lisbon?\n"
+        "Ben: Yes, last May, with my sister.\n"
+        "Anna: How was the food there?"
+    )
+    assert items[0].memory_id == "r1"
+    assert items[2].render() == "[2026-03-02] Lisbon again"  # alone in its session
+    # The default looks forward: the reply and what followed; r2 is inside r1's window.
+    forward = build(req, results, CONFIG)
+    assert [i.source_turn_ids for i in forward] == [["t1", "t2", "t3"], ["t5"], ["x1"]]
+    assert forward[1].render() == "[2026-03-02] Ben: Maybe next spring."
+
+
+def test_an_empty_window_shows_recalled_turns_alone() -> None:
+    """With no turns before or after, no second read is planned and each hit stands alone."""
+    config = ResumptionConfig(turns_before=0, turns_after=0)
+    turns = _exchange()
+    hits = [ScoredMemory(memory=turns[i], score=1.0) for i in (1, 2)]
+    req = request(Decision.FRESH, first_message="Lisbon")
+    assert context_plan(req, {"query_turns": hits}, config) == []
+    assert context_plan(req, {"query_turns": hits}, CONFIG)[0].args == ("u1", ["s1"])
+    items = build(req, {"query_turns": hits}, config)
+    assert [i.source_turn_ids for i in items] == [["t1"], ["t2"]]
+
+
+def test_assembler_reads_the_exchange_in_a_second_round() -> None:
+    """End to end through the store: the neighbours come from ``session_turns``."""
+    store = FakeMemoryStore()
+    store.put(*_exchange()[:6])
+    items = assembler(store).assemble(request(Decision.FRESH, first_message="pastel de nata"))
+    assert items[0].source_turn_ids == ["t3", "t4", "t5"]
+    assert "pastel de nata" in items[0].text
+    assert "Would you go again?" in items[0].text
+
+
 def test_turns_lead_claims_and_summaries_at_equal_rank() -> None:
     """Rank fusion: a raw turn, then a claim, then the best summary, each the top of its list."""
     turn = memory("r1", "I moved to Berlin", kind=MemoryKind.TURN, turns=["t1"])
@@ -205,7 +279,13 @@ def test_a_share_of_slots_is_kept_for_priming() -> None:
     store = FakeMemoryStore()
     store.put(
         *(
-            memory(f"m{i}", f"Kyoto turn number {i}", kind=MemoryKind.TURN, turns=[f"t{i}"])
+            memory(
+                f"m{i}",
+                f"Kyoto turn number {i}",
+                kind=MemoryKind.TURN,
+                turns=[f"t{i}"],
+                session_id=f"s{i + 10}",
+            )
             for i in range(20)
         )
     )

@@ -174,6 +174,20 @@ def test_a_flushed_script_cache_is_reloaded(
     assert result.turn_count == 2
 
 
+async def test_a_flushed_script_cache_is_reloaded_by_the_async_client(
+    redis_short_store: RedisShortTermStore, redis_client: redis.Redis, clock: SimulatedClock
+) -> None:
+    """The async executor falls back from EVALSHA to loading the script, like the sync one."""
+    await redis_short_store.aappend_turn("u", "s", [HumanMessage("1")], now=clock.now())
+    redis_client.script_flush()
+    state = await redis_short_store.aload("u", "s")
+    assert state is not None
+    assert [m.message.text for m in state.messages] == ["1"]
+    redis_client.script_flush()
+    result = await redis_short_store.aappend_turn("u", "s", [HumanMessage("2")], now=clock.now())
+    assert result.turn_count == 2
+
+
 def test_a_client_decoding_responses_is_refused(redis_url: str) -> None:
     """Records are binary, so a decode_responses client is rejected up front."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
