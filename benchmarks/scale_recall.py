@@ -149,9 +149,13 @@ def measure(
     col = store.collection(Tier.FACTS)
     cycle = itertools.cycle(itertools.product(list(qvecs), range(users)))
 
+    fresh = itertools.count()
+
     def ours() -> None:
         q, u = next(cycle)
-        store.recall(f"user{u}", q, now=T0, tiers=[Tier.FACTS], k=10)
+        # A text never asked before: the store caches recent query vectors, and this row
+        # must pay for the embedding as a new user message would.
+        store.recall(f"user{u}", f"{q} #{next(fresh)}", now=T0, tiers=[Tier.FACTS], k=10)
 
     def dense() -> None:
         q, u = next(cycle)

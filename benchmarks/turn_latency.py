@@ -10,7 +10,9 @@ Measures, at history lengths of 10, 100 and 1,000 turns:
 * ``naive``: one JSON document per session, GET -> parse -> modify -> SET (save) and GET ->
   parse -> last 20 messages (load), sync and async, parsed with the same orjson we use;
 * ``community``: langchain-community ``RedisChatMessageHistory`` (``add_message`` per message
-  with a TTL; ``messages`` reads the whole history), sync only.
+  with a TTL; ``messages`` reads the whole history), sync only;
+* ``ours-io``: our load's script call with its reply left undecoded (the round trip alone),
+  and, without I/O, the CPU cost of rebuilding 20 LangChain messages (``cpu_us``).
 
 Every timed save is followed by an untimed trim back to the history length, so each row
 really measures a session of that length. The three history lengths of one system/op run
@@ -52,6 +54,7 @@ from benchmarks._stats import format_table, progress, summarize, write_json
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.keys import KeySchema
 from langchain_sessionstate.models import StateUpdate
+from langchain_sessionstate.shortterm._scripts import SCRIPTS
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 
 HISTORIES = (10, 100, 1000)
@@ -300,9 +303,16 @@ def measure_sync(url: str, reps: int, rows: list[Row]) -> None:
 
         return save, lambda: client.ltrim(f"community:c{h}", 2, -1)
 
+    def ours_io(h: int) -> Case:
+        # The round trip of our load alone: the same script call, replies left undecoded.
+        k = keys.session(USER, f"h{h}")
+        sha = client.script_load(SCRIPTS["load"])
+        return (lambda: client.evalsha(sha, 2, k.meta, k.msgs, 20), _nothing)
+
     plans: list[tuple[str, str, Callable[[int], Case], int]] = [
         ("ours", "save", ours_save, reps),
         ("ours", "load", lambda h: (lambda: store.load(USER, f"h{h}"), _nothing), reps),
+        ("ours-io", "load", ours_io, reps),
         ("naive", "save", naive_save, reps),
         ("naive", "load", lambda h: (lambda: naive_view(client.get(f"naive:{h}")), _nothing), reps),
         ("community", "save", community_save, reps),
@@ -381,6 +391,43 @@ async def measure_async(url: str, reps: int, rows: list[Row]) -> None:
     await aclient.aclose()
 
 
+def measure_cpu(url: str, reps: int) -> dict[str, float]:
+    """CPU cost of turning 20 stored messages into LangChain messages, no I/O (p50, µs).
+
+    ``decode``: our codec on the 20 records a load reads; ``model_construct``: the cheapest
+    public pydantic path, from already-parsed dicts; ``validate``: ``messages_from_dict``
+    (what the naive store pays). They show how much of a load no store can avoid.
+    """
+    from langchain_sessionstate import codec
+
+    client = redis.Redis.from_url(url)
+    store = RedisShortTermStore(client, config=ShortTermConfig(key_prefix="bench"))
+    msgs_key = KeySchema(store.config).session(USER, "h100").msgs
+    raw = client.lrange(msgs_key, -20, -1)
+    client.close()
+    dicts = [orjson.loads(r[6:])["m"] for r in raw]
+    kinds = {"human": HumanMessage, "ai": AIMessage}
+
+    def construct() -> Any:
+        return [kinds[d["type"]].model_construct(**d["data"]) for d in dicts]
+
+    cases: dict[str, Callable[[], Any]] = {
+        "decode_20_messages": lambda: codec.decode_messages(raw, key="k"),
+        "model_construct_20_messages": construct,
+        "validate_20_messages": lambda: messages_from_dict(dicts),
+    }
+    out: dict[str, float] = {}
+    with collection_paused():
+        for name, fn in cases.items():
+            times = []
+            for _ in range(reps):
+                t0 = time.perf_counter_ns()
+                fn()
+                times.append((time.perf_counter_ns() - t0) / 1000.0)
+            out[name] = round(median(times), 1)
+    return out
+
+
 def check_targets(rows: list[Row]) -> dict[str, bool]:
     """The §1 targets, judged on p50 ratios to the floor measured beside each row.
 
@@ -396,7 +443,7 @@ def check_targets(rows: list[Row]) -> dict[str, bool]:
             if (r["system"], r["op"], r["mode"], r["history"]) == (system, op, mode, history)
         )
 
-    saves = [r for r in rows if r["system"] == "ours" and r["op"] == "save"]
+    saves = [r for r in rows if r["system"] == "ours" and r["op"] == "save"]  # not ours-io
     loads = [r for r in rows if r["system"] == "ours" and r["op"] == "load"]
     flat = all(
         get("ours", op, mode, 1000)["ratio_to_floor"]
@@ -428,13 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     with redis_server(args.redis_url) as url:
         measure_sync(url, args.reps, rows)
         asyncio.run(measure_async(url, args.reps, rows))
+        cpu = measure_cpu(url, args.reps)
     floor = median(r["floor_us"] for r in rows if r["mode"] == "sync")
     afloor = median(r["floor_us"] for r in rows if r["mode"] == "async")
-    order = {"ours": 0, "naive": 1, "community": 2}
+    order = {"ours": 0, "ours-io": 1, "naive": 2, "community": 3}
     rows.sort(key=lambda r: (r["op"], r["history"], order[r["system"]], r["mode"]))
     print(f"floor (raw SET round trip) p50 = {floor:.1f} us sync, {afloor:.1f} us async")
     columns = ["op", "history", "system", "mode", "p50_us", "p99_us", "floor_us", "ratio_to_floor"]
     print(format_table(rows, columns))
+    print("CPU only, 20 messages (p50 us): " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
     targets = check_targets(rows)
     for name, met in targets.items():
         print(f"target {name}: {'met' if met else 'NOT met'}")
@@ -445,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             "async_floor_p50_us": round(afloor, 1),
             "reps": args.reps,
             "targets": targets,
+            "cpu_us": cpu,
             "rows": rows,
         },
     )

@@ -17,6 +17,7 @@ them, so they behave the same.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
@@ -166,10 +167,23 @@ def encode_message(message: TimedMessage, config: ShortTermConfig | None = None)
 def encode_raw_message(
     message: BaseMessage, at_ms: int, device_id: str | None, config: ShortTermConfig | None = None
 ) -> bytes:
-    """Encode a LangChain message stored at ``at_ms`` by ``device_id`` (the hot path)."""
+    """Encode a LangChain message stored at ``at_ms`` by ``device_id`` (the hot path).
+
+    A standard message without extra fields is written from its field values directly (what
+    ``model_dump`` would return for them, minus its cost); anything orjson cannot write that
+    way (a nested model in ``additional_kwargs``, say) takes the ``message_to_dict`` path.
+    """
+    if type(message) in _STANDARD and not message.__pydantic_extra__:
+        record: dict[str, Any] = {"m": {"type": message.type, "data": message.__dict__}, "t": at_ms}
+        if device_id is not None:
+            record["d"] = device_id
+        with contextlib.suppress(InvalidInputError):
+            return encode(record, config)
     return encode(message_record(message, at_ms, device_id), config)
 
 
+_PLAIN: Final = frozenset({str, int, float, bool})
+_STANDARD: Final = frozenset({HumanMessage, AIMessage, SystemMessage, ToolMessage})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _set = object.__setattr__
 
@@ -290,9 +304,22 @@ def encode_update(
     """Encoded ``f:`` fields of a StateUpdate; InvalidInputError if a value cannot be stored."""
     if update is None:
         return []
+    fields: dict[str, Any] = {}
+    nested: set[str] = set()
+    for name in update.model_fields_set:
+        value = getattr(update, name)
+        if (
+            value is None
+            or type(value) in _PLAIN
+            or (type(value) is list and all(type(v) is str for v in value))
+        ):
+            fields[name] = value  # already its JSON form
+        else:
+            nested.add(name)
     try:
-        # One dump of the set fields (same values as StateUpdate.written_fields, one call).
-        fields = update.model_dump(mode="json", include=set(update.model_fields_set))
+        # One dump of the other set fields (same values as StateUpdate.written_fields).
+        if nested:
+            fields.update(update.model_dump(mode="json", include=nested))
     except PydanticSerializationError as exc:
         raise InvalidInputError(
             f"state update is not JSON-serialisable ({exc}): {_short_repr(update)}"

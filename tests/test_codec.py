@@ -26,7 +26,7 @@ from langchain_sessionstate.errors import (
     InvalidInputError,
     PayloadTooLargeError,
 )
-from langchain_sessionstate.models import StateUpdate, TimedMessage
+from langchain_sessionstate.models import FlowState, PendingOperation, StateUpdate, TimedMessage
 
 json_values = st.recursive(
     st.none()
@@ -78,6 +78,41 @@ def test_any_message_round_trips_with_time_and_device(message: BaseMessage, devi
     assert back.at == when
     assert back.device_id == device
     assert back == TimedMessage(message=message, at=when, device_id=device)
+
+
+@given(messages, st.none() | st.text(min_size=1, max_size=10))
+def test_the_fast_message_encoding_writes_what_message_to_dict_would(
+    message: BaseMessage, device: Any
+) -> None:
+    """Writing field values directly gives the very bytes of the ``message_to_dict`` path."""
+    fast = codec.encode_raw_message(message, 1_700_000_000_000, device)
+    slow = codec.encode(codec.message_record(message, 1_700_000_000_000, device))
+    assert fast == slow
+
+
+def test_a_message_orjson_cannot_write_directly_takes_the_model_dump_path() -> None:
+    """A nested model in ``additional_kwargs`` is dumped by pydantic, as before."""
+    ai = AIMessage("x", additional_kwargs={"when": StateUpdate(topic="t")})
+    back = codec.decode_message(codec.encode_raw_message(ai, 0, None), key="k").message
+    assert back.additional_kwargs["when"]["topic"] == "t"
+
+
+@given(
+    st.builds(
+        StateUpdate,
+        topic=st.none() | text,
+        entities=st.none() | st.lists(text, max_size=3),
+        engagement=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        flow=st.none() | st.builds(FlowState, name=text, step=text),
+        pending=st.none() | st.lists(st.builds(PendingOperation, id=text, name=text), max_size=2),
+        metadata=st.none()
+        | st.dictionaries(st.text(max_size=5), st.integers(-(2**53), 2**53), max_size=3),
+    )
+)
+def test_update_encoding_writes_exactly_the_set_fields_as_json(update: StateUpdate) -> None:
+    """Plain values are written as they are, models through pydantic: same as written_fields."""
+    expected = {codec.field_name(k): codec.encode(v) for k, v in update.written_fields().items()}
+    assert dict(codec.encode_update(update)) == expected
 
 
 def test_a_message_with_extra_fields_takes_the_validating_path() -> None:
