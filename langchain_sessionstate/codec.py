@@ -108,7 +108,7 @@ class _Defect(Exception):
 def _open(data: bytes | bytearray | memoryview | None) -> Any:
     if data is None:
         raise _Defect("record is missing")
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if type(data) is not bytes and not isinstance(data, bytearray | memoryview):
         raise _Defect(f"expected bytes, got {type(data).__name__}")
     if len(data) < HEADER.size:
         raise _Defect(f"truncated: {len(data)} bytes, header needs {HEADER.size}")
@@ -228,7 +228,12 @@ _FAST_TYPES: Final[dict[str, _Trusted]] = {
         ("tool", ToolMessage),
     )
 }
-_TIMED: Final = _Trusted(TimedMessage)
+if (
+    set(TimedMessage.model_fields) != {"message", "at", "device_id"}
+    or TimedMessage.model_config.get("extra") == "allow"
+    or TimedMessage.__private_attributes__
+):
+    raise TypeError("_timed builds TimedMessage directly: update it with the model")
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -248,18 +253,31 @@ def _message(record: Any) -> BaseMessage:
     return message
 
 
-def _timed(data: bytes | bytearray | memoryview | None) -> TimedMessage:
+def _timed(
+    data: bytes | bytearray | memoryview | None, times: dict[int, datetime] | None = None
+) -> TimedMessage:
+    """One stored message; ``times`` memoises timestamps (a turn's messages share one)."""
     record = _open(data)
     try:
         message = _message(record["m"])
-        at = _ms_to_datetime(int(record["t"]))
+        ms = record["t"]
+        at = times.get(ms) if times is not None and type(ms) is int else None
+        if at is None:
+            at = _ms_to_datetime(int(ms))
+            if times is not None and type(ms) is int:
+                times[ms] = at
         device = record.get("d")
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise _Defect(f"not a stored message: {exc}") from exc
     if device is not None and not isinstance(device, str):
         raise _Defect(f"not a stored message: device id {device!r:.40}")
     # Fields are already validated values; skip a second validation on the hot path.
-    return cast(TimedMessage, _TIMED.build({"message": message, "at": at, "device_id": device}))
+    timed = object.__new__(TimedMessage)
+    _set(timed, "__dict__", {"message": message, "at": at, "device_id": device})
+    _set(timed, "__pydantic_fields_set__", {"message", "at", "device_id"})
+    _set(timed, "__pydantic_extra__", None)
+    _set(timed, "__pydantic_private__", None)
+    return timed
 
 
 def decode_message(data: bytes | bytearray | memoryview | None, *, key: str) -> TimedMessage:
@@ -275,9 +293,10 @@ def decode_messages(
 ) -> list[TimedMessage]:
     """Decode a run of stored messages; errors name ``key[index]``."""
     out: list[TimedMessage] = []
+    times: dict[int, datetime] = {}
     try:
         for item in items:
-            out.append(_timed(item))
+            out.append(_timed(item, times))
     except _Defect as exc:
         raise CorruptStateError(f"{key}[{first_index + len(out)}]", str(exc)) from exc.__cause__
     return out
