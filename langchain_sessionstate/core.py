@@ -455,7 +455,8 @@ class SessionMemory:
 
     def forget(self, user_id: str) -> dict[str, int]:
         """Erase every trace of one user: live keys, archives, lease, all memory tiers,
-        summaries and journal (and spooled writes). Other users are untouched."""
+        summaries and journal (and spooled writes), and LangGraph store items tagged with the
+        user (``SessionStateStore(user_label=...)``). Other users are untouched."""
         validate_id(user_id, "user_id")
         removed = {
             "short_term_keys": self.short_term.delete_user(user_id),

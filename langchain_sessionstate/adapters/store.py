@@ -54,6 +54,7 @@ from langgraph.store.base.embed import get_text_at_path
 from langchain_sessionstate.clock import from_ms, to_ms
 from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
+from langchain_sessionstate.longterm.schema import USER
 
 __all__ = ["SessionStateStore", "matches_filter", "namespace_matches"]
 
@@ -172,6 +173,11 @@ class SessionStateStore(BaseStore):
         index_fields: value paths embedded for search when a put names none (``["$"]``: the
             whole value as JSON).
         ttl: LangGraph TTL config (``default_ttl`` minutes, ``refresh_on_read``).
+        user_label: position of the user id in namespaces (``1`` for ``("memories",
+            user_id)``). Items whose namespace has a user id there are tagged with it, so
+            ``SessionMemory.forget(user_id)`` erases them with the user's memories; with
+            ``None`` (the default) items belong to no user and only ``forget_namespace``
+            removes them.
     """
 
     supports_ttl: bool = True
@@ -183,7 +189,10 @@ class SessionStateStore(BaseStore):
         collection: str = "kvstore",
         index_fields: Sequence[str] = ("$",),
         ttl: TTLConfig | None = None,
+        user_label: int | None = None,
     ) -> None:
+        if user_label is not None and user_label < 0:
+            raise InvalidInputError(f"user_label must be 0 or more, got {user_label}")
         long_term = memory.long_term
         if not hasattr(long_term, "collection") or not hasattr(long_term, "embeddings"):
             raise InvalidInputError(
@@ -194,6 +203,7 @@ class SessionStateStore(BaseStore):
         self.embeddings = long_term.embeddings
         self.index_fields = list(index_fields)
         self.ttl_config = ttl
+        self.user_label = user_label
         self._collection = long_term.collection(collection)
         self._dims: int | None = None
 
@@ -282,6 +292,8 @@ class SessionStateStore(BaseStore):
                 "indexed": bool(text),
             }
             meta.update({f"ns_{n}": label for n, label in enumerate(namespace)})
+            if self.user_label is not None and len(namespace) > self.user_label:
+                meta[USER] = namespace[self.user_label]  # erased with that user
             ids.append(i)
             docs.append(text)
             metas.append(meta)

@@ -575,12 +575,24 @@ class ChromaMemoryStore(MemoryStore):
 
     # ------------------------------------------------------------------ erasure
 
+    def _prefixed_parts(self) -> list[Tier | str]:
+        """Our parts plus every other collection under our prefix (e.g. the LangGraph store's)."""
+        parts: list[Tier | str] = self._all_parts()
+        known = {S.collection_name(self.config.collection_prefix, p) for p in parts}
+        start = self.config.collection_prefix + "_"
+        for col in _call("list collections", self.client.list_collections):
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(start) and name not in known:
+                parts.append(name[len(start) :])
+        return parts
+
     def forget_user(self, user_id: str) -> int:
-        """Delete every tier, summary and journal record of one user; returns the count."""
+        """Delete every record of one user: tiers, summaries, journal, and records tagged with
+        the user in other collections under our prefix; returns the count."""
         where = S.user_filter(user_id)
         count = 0
         with self._lock_factory(user_id):
-            for part in self._all_parts():
+            for part in self._prefixed_parts():
                 col = self.collection(part)
                 ids = _call("get", partial(col.get, where=where, include=[]))["ids"]
                 if ids:

@@ -13,6 +13,7 @@ from langgraph.store.base import GetOp, InvalidNamespaceError, Item, Op, PutOp, 
 from langchain_sessionstate.adapters.store import SessionStateStore
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.core import SessionMemory
+from langchain_sessionstate.errors import InvalidInputError
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -226,3 +227,24 @@ async def test_store_ttl_config_sets_default_and_refresh(
     assert await call(mode, kv, "get", ("c",), "k") is not None
     clock.advance(timedelta(minutes=2))
     assert await call(mode, kv, "get", ("c",), "k") is None
+
+
+def test_forgetting_a_user_erases_the_store_items_of_that_user(
+    redis_memory: SessionMemory,
+) -> None:
+    """With ``user_label``, ``SessionMemory.forget`` erases a user's items and nobody else's."""
+    kv = SessionStateStore(redis_memory, user_label=1)
+    kv.put(("memories", "alice"), "food", {"likes": "sushi"})
+    kv.put(("memories", "alice", "work"), "role", {"title": "nurse"})
+    kv.put(("memories", "bob"), "food", {"likes": "ramen"})
+    kv.put(("shared",), "motd", {"text": "hello"})  # too short to name a user: nobody's
+    untagged = SessionStateStore(redis_memory, collection="kv_plain")
+    untagged.put(("memories", "alice"), "k", {"v": 1})
+    removed = redis_memory.forget("alice")
+    assert removed["long_term_records"] == 2
+    assert kv.search(("memories", "alice")) == []
+    assert kv.get(("memories", "bob"), "food").value == {"likes": "ramen"}  # type: ignore[union-attr]
+    assert kv.get(("shared",), "motd") is not None
+    assert untagged.get(("memories", "alice"), "k") is not None  # no user_label: kept
+    with pytest.raises(InvalidInputError):
+        SessionStateStore(redis_memory, user_label=-1)
