@@ -168,9 +168,10 @@ def _show_resumption(story: Narrator, ctx: ResumptionContext, *, limit: int = 8)
     if ctx.greeting:
         story.key(f"greeting: {ctx.greeting}")
     if ctx.items:
-        story.detail(f"injected context ({len(ctx.items)} lines, shown up to {limit}):")
+        story.detail(f"injected context ({len(ctx.items)} items, shown up to {limit}):")
         for item in ctx.items[:limit]:
-            story.detail(f"  {item.kind:<13}| {item.render()}")
+            # A turn shown with the exchange after it spans lines: keep one row per item.
+            story.detail(f"  {item.kind:<13}| {item.render().replace(chr(10), ' / ')}")
 
 
 def _tier_counts(memory: SessionMemory) -> str:

@@ -41,3 +41,32 @@ def conversation(*lines: str, start: datetime = T0, name: str | None = None) -> 
         )
         out.append(TimedMessage(message=msg, at=start + timedelta(seconds=5 * i)))
     return out
+
+
+SESSION_LINES = (
+    "I love hiking in the Alps. My favorite color is blue.",
+    "Nice! Where do you live?",
+    "I live in Berlin and I work as a nurse.",
+    "Great.",
+    "I've decided to adopt a dog. Can you remind me to buy food?",
+)
+
+
+def extract_and_store(host: str, port: int, prefix: str, barrier: Any) -> list[str]:
+    """One worker process: extract ``SESSION_LINES`` offline, wait for the other, store.
+
+    Runs in a spawned process (its own model, client and locks), as a second sweeper or a
+    second device's worker would; returns the write actions.
+    """
+    from langchain_sessionstate.config import MemoryConfig
+    from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
+    from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
+    from langchain_sessionstate.longterm.extract import OfflineExtractor
+
+    store = ChromaMemoryStore.http(
+        host, port, MiniLMEmbeddings(), config=MemoryConfig(collection_prefix=prefix)
+    )
+    drafts = OfflineExtractor().extract("alice", "s1", conversation(*SESSION_LINES))
+    store.embeddings.embed_documents(["warm up"])  # load the model before the race
+    barrier.wait(timeout=120)
+    return [o.action for o in store.add("alice", drafts, now=T0)]

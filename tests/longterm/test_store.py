@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,8 @@ from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
 from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
 from langchain_sessionstate.longterm.extract import OfflineExtractor
 from langchain_sessionstate.models import Journal, JournalEntry, MemoryKind, SessionSummary, Tier
-from tests.longterm.helpers import T0, conversation, draft, turn
+from tests.fixtures.chroma_server import ChromaServer
+from tests.longterm.helpers import SESSION_LINES, T0, conversation, draft, extract_and_store, turn
 
 HOSTILE = [
     'alice" OR 1=1',
@@ -131,13 +133,7 @@ def test_concurrent_extractions_of_one_session_create_no_duplicates(
     memory_store: ChromaMemoryStore,
 ) -> None:
     """Two workers extracting and storing the same session leave exactly one copy of each."""
-    turns = conversation(
-        "I love hiking in the Alps. My favorite color is blue.",
-        "Nice! Where do you live?",
-        "I live in Berlin and I work as a nurse.",
-        "Great.",
-        "I've decided to adopt a dog. Can you remind me to buy food?",
-    )
+    turns = conversation(*SESSION_LINES)
     drafts = OfflineExtractor().extract("alice", "s1", turns)
     errors: list[BaseException] = []
 
@@ -157,6 +153,43 @@ def test_concurrent_extractions_of_one_session_create_no_duplicates(
     assert len(stored) == len({(m.tier, m.content) for m in stored})
     assert len(memory_store.list_memories("alice", tiers=[Tier.TURNS])) == len(turns)
     assert all(m.confirmations == 1 for m in stored)
+
+
+def test_two_processes_extracting_one_session_create_no_duplicates(
+    chroma_server: ChromaServer, embeddings: MiniLMEmbeddings, prefix: str
+) -> None:
+    """Two worker processes (own model, client, locks) storing one session at once."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Manager().Barrier(2)
+    with ctx.Pool(2) as pool:
+        runs = [
+            pool.apply_async(
+                extract_and_store, (chroma_server.host, chroma_server.port, prefix, barrier)
+            )
+            for _ in range(2)
+        ]
+        actions = [r.get(timeout=300) for r in runs]
+    assert all(actions)
+
+    def contents(store_prefix: str) -> list[tuple[str, str, str, bool]]:
+        config = MemoryConfig(collection_prefix=store_prefix)
+        store = ChromaMemoryStore.http(
+            chroma_server.host, chroma_server.port, embeddings, config=config
+        )
+        found = store.list_memories("alice")
+        return sorted((m.tier.value, m.kind.value, m.content, m.is_current) for m in found)
+
+    raced = contents(prefix)
+    assert len(raced) == len(set(raced))
+    assert sum(1 for tier, *_ in raced if tier == Tier.TURNS.value) == len(SESSION_LINES)
+    # Exactly what one worker alone stores: the race added nothing.
+    config = MemoryConfig(collection_prefix=prefix + "alone")
+    alone = ChromaMemoryStore.http(
+        chroma_server.host, chroma_server.port, embeddings, config=config
+    )
+    drafts = OfflineExtractor().extract("alice", "s1", conversation(*SESSION_LINES))
+    alone.add("alice", drafts, now=T0)
+    assert raced == contents(prefix + "alone")
 
 
 def test_recall_filters_by_kind_tier_and_time(memory_store: ChromaMemoryStore) -> None:
