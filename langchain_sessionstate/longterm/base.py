@@ -32,15 +32,48 @@ TURN_POSITION = "position"
 """Metadata key of a raw turn's index in its session (orders turns sharing a timestamp)."""
 
 
+def turn_position(memory: Memory) -> int | None:
+    """A raw turn's index in its session, when it was stored with one."""
+    position = memory.metadata.get(TURN_POSITION)
+    return int(position) if isinstance(position, int | float) else None
+
+
 def turn_order(memory: Memory) -> tuple[str, datetime, int, str]:
     """Sort key putting raw turns in conversation order: session, time, position in session."""
-    position = memory.metadata.get(TURN_POSITION, 0)
     return (
         memory.session_id or "",
         memory.observed_at,
-        int(position) if isinstance(position, int | float) else 0,
+        turn_position(memory) or 0,
         memory.id,
     )
+
+
+def near(hits: Sequence[Memory], turns: Sequence[Memory], before: int, after: int) -> list[Memory]:
+    """The turns (in conversation order) within ``before``/``after`` positions of a hit.
+
+    Positions are the turns' stored positions or, for a session stored without them, their
+    index in ``turns`` (then ``turns`` must hold whole sessions).
+    """
+    sessions: dict[str, list[Memory]] = {}
+    for m in sorted(turns, key=turn_order):
+        sessions.setdefault(m.session_id or "", []).append(m)
+    keep: dict[str, Memory] = {}
+    for hit in hits:
+        seq = sessions.get(hit.session_id or "", [])
+        pos = {m.id: p for p, m in zip(positions(seq), seq, strict=True)}
+        if hit.id not in pos:
+            continue
+        lo, hi = pos[hit.id] - before, pos[hit.id] + after
+        keep.update({m.id: m for m in seq if lo <= pos[m.id] <= hi})
+    return sorted(keep.values(), key=turn_order)
+
+
+def positions(session: Sequence[Memory]) -> list[int]:
+    """Positions of one session's turns (in conversation order): stored ones, else indexes."""
+    stored = [turn_position(m) for m in session]
+    if all(p is not None for p in stored):
+        return [p for p in stored if p is not None]
+    return list(range(len(session)))
 
 
 class MemoryStore(ABC):
@@ -71,13 +104,25 @@ class MemoryStore(ABC):
     def session_turns(self, user_id: str, session_ids: Sequence[str]) -> list[Memory]:
         """The raw turns of some of one user's sessions, in conversation order.
 
-        Lets a recalled turn be shown with the exchange around it. Stores may override this
-        with a single read; the default reads each session with :meth:`list_memories`.
+        Stores may override this with a single read; the default reads each session with
+        :meth:`list_memories`.
         """
         out: list[Memory] = []
         for sid in dict.fromkeys(session_ids):
             out += self.list_memories(user_id, tiers=[Tier.TURNS], session_id=sid)
         return sorted(out, key=turn_order)
+
+    def turns_near(
+        self, user_id: str, hits: Sequence[Memory], *, before: int, after: int
+    ) -> list[Memory]:
+        """Raw turns within ``before``/``after`` positions of each hit in its session (hits
+        included), in conversation order: lets a recalled turn show the exchange around it.
+
+        The default reads the hits' whole sessions; stores override it with a read bounded
+        by position, so the cost does not grow with session length.
+        """
+        sessions = [h.session_id for h in hits if h.session_id]
+        return near(hits, self.session_turns(user_id, sessions), before, after)
 
     @abstractmethod
     def get(self, user_id: str, memory_id: str) -> Memory | None:

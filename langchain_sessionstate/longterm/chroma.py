@@ -15,6 +15,7 @@ cross-process lease), so two workers extracting one session create no duplicates
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -40,7 +41,13 @@ from langchain_core.embeddings import Embeddings
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
 from langchain_sessionstate.longterm import schema as S
-from langchain_sessionstate.longterm.base import MemoryStore, turn_order
+from langchain_sessionstate.longterm.base import (
+    TURN_POSITION,
+    MemoryStore,
+    near,
+    turn_order,
+    turn_position,
+)
 from langchain_sessionstate.longterm.dedup import Plan, decide
 from langchain_sessionstate.longterm.lexical import (
     LexicalCache,
@@ -219,6 +226,29 @@ class ChromaMemoryStore(MemoryStore):
             return []
         where = S.user_filter(user_id, **{S.SESSION: {"$in": sids}})
         return sorted(self._memories(Tier.TURNS, where), key=turn_order)
+
+    def turns_near(
+        self, user_id: str, hits: Sequence[Memory], *, before: int, after: int
+    ) -> list[Memory]:
+        """Raw turns near each hit in one read bounded by position (whole sessions only for
+        turns stored without one)."""
+        clauses: list[dict[str, Any]] = []
+        for hit in hits:
+            if not hit.session_id:
+                continue
+            pos = turn_position(hit)
+            clause: list[dict[str, Any]] = [{S.SESSION: hit.session_id}]
+            if pos is not None:
+                key = S.EXTRA_PREFIX + TURN_POSITION
+                clause += [{key: {"$gte": pos - before}}, {key: {"$lte": pos + after}}]
+            clauses.append({"$and": clause} if len(clause) > 1 else clause[0])
+        if not clauses:
+            S.validate_user(user_id)
+            return []
+        unique = list({json.dumps(c, sort_keys=True): c for c in clauses}.values())
+        scope = unique[0] if len(unique) == 1 else {"$or": unique}
+        found = self._memories(Tier.TURNS, {"$and": [S.user_filter(user_id), scope]})
+        return near(hits, found, before, after)
 
     def recall(
         self,

@@ -10,9 +10,10 @@ The work is split so that sync and async share every line of logic:
 Ranking, in every mode:
 
 1. when the user's first message is known, what it recalls by meaning comes first: raw turns
-   (each with the turns around it in its session, read in a second round by
-   :func:`context_plan`), claims (facts, knowledge) and the best session summary, each
-   recalled on its own and fused by rank (their scores are not comparable across tiers);
+   (each with the turns after it in its session, read in a second round by
+   :func:`context_plan`, bounded by position), claims (facts, knowledge) and the best
+   session summary, each recalled on its own and fused by rank (their scores are not
+   comparable across tiers);
 2. then the priming items of the decision: RESTORE gives the restored flow step, pending
    operations, unresolved questions, running summary and topic; PRIME gives the previous
    session's summary, its open questions and follow-ups, memories relevant to its topic and,
@@ -38,7 +39,7 @@ from typing import Any, Literal, cast
 
 from langchain_sessionstate.clock import Clock
 from langchain_sessionstate.config import ResumptionConfig
-from langchain_sessionstate.longterm.base import MemoryStore
+from langchain_sessionstate.longterm.base import MemoryStore, positions
 from langchain_sessionstate.models import (
     ContextItem,
     Decision,
@@ -192,11 +193,11 @@ def context_plan(
     """
     if config.turns_before <= 0 and config.turns_after <= 0:
         return []
-    sids = [s.memory.session_id for s in _scored(results, "query_turns") if s.memory.session_id]
-    if not sids:
+    hits = [s.memory for s in _scored(results, "query_turns") if s.memory.session_id]
+    if not hits:
         return []
-    sessions = list(dict.fromkeys(sids))
-    return [Fetch("turn_context", "long", "session_turns", (req.user_id, sessions))]
+    around = {"before": config.turns_before, "after": config.turns_after}
+    return [Fetch("turn_context", "long", "turns_near", (req.user_id, hits), around)]
 
 
 # --------------------------------------------------------------------------- items
@@ -236,15 +237,20 @@ def turn_windows(
 ) -> list[ContextItem]:
     """Each recalled turn as one item with the turns around it (``turns_before/after``).
 
-    ``context`` holds the hits' sessions in conversation order. The item cites the hit first,
-    then its nearest neighbours (3 turns at most). A turn already shown in an earlier, better
-    ranked window is not repeated, and a hit shown that way adds no item of its own.
+    ``context`` holds the turns near the hits in conversation order (:meth:`turns_near`).
+    The item cites the hit first, then its nearest neighbours (3 turns at most). A turn
+    already shown in an earlier, better ranked window is not repeated, and a hit shown that
+    way adds no item of its own.
     """
     before, after = config.turns_before, config.turns_after
     sessions: dict[str, list[Memory]] = defaultdict(list)
     for m in context:
         sessions[m.session_id or ""].append(m)
-    place = {m.id: (sid, i) for sid, seq in sessions.items() for i, m in enumerate(seq)}
+    place = {
+        m.id: (sid, p)
+        for sid, seq in sessions.items()
+        for p, m in zip(positions(seq), seq, strict=True)
+    }
     covered: set[str] = set()
     out: list[ContextItem] = []
     for scored in hits:
@@ -256,7 +262,11 @@ def turn_windows(
             out.append(memory_item(scored, now, config))
             continue
         sid, i = place[hit.id]
-        span = [m for m in sessions[sid][max(i - before, 0) : i + after + 1] if m.id not in covered]
+        span = [
+            m
+            for m in sessions[sid]
+            if i - before <= place[m.id][1] <= i + after and m.id not in covered
+        ]
         covered.update(m.id for m in span)
         if not span:
             out.append(memory_item(scored, now, config))

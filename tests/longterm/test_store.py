@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import chromadb
 import pytest
@@ -18,8 +19,15 @@ from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
 from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
-from langchain_sessionstate.longterm.extract import OfflineExtractor
-from langchain_sessionstate.models import Journal, JournalEntry, MemoryKind, SessionSummary, Tier
+from langchain_sessionstate.longterm.extract import OfflineExtractor, turn_drafts
+from langchain_sessionstate.models import (
+    Journal,
+    JournalEntry,
+    Memory,
+    MemoryKind,
+    SessionSummary,
+    Tier,
+)
 from tests.fixtures.chroma_server import ChromaServer
 from tests.longterm.helpers import SESSION_LINES, T0, conversation, draft, extract_and_store, turn
 
@@ -267,6 +275,36 @@ def test_session_turns_come_in_conversation_order_for_one_user_only(
     assert memory_store.session_turns("alice", []) == []
     with pytest.raises(InvalidInputError):
         memory_store.session_turns("", ["s1"])
+
+
+def test_turns_near_reads_only_the_positions_around_each_hit(
+    memory_store: ChromaMemoryStore,
+) -> None:
+    """A long session is not read whole: only each hit's window, for this user only."""
+    lines = [f"Line number {i} about topic {i % 7}." for i in range(40)]
+    memory_store.add("alice", turn_drafts("s1", conversation(*lines)), now=T0)
+    memory_store.add("bob", turn_drafts("s1", conversation(*lines[:10])), now=T0)
+    by_text = {m.content: m for m in memory_store.list_memories("alice", tiers=[Tier.TURNS])}
+    hits = [by_text[lines[5]], by_text[lines[39]]]
+    read: list[int] = []
+    real_read = memory_store._memories
+
+    def counting(*args: Any, **kwargs: Any) -> list[Memory]:
+        out = real_read(*args, **kwargs)
+        read.append(len(out))
+        return out
+
+    memory_store._memories = counting  # type: ignore[method-assign]
+    near = memory_store.turns_near("alice", hits, before=1, after=2)
+    assert [m.content for m in near] == [lines[i] for i in (4, 5, 6, 7, 38, 39)]
+    assert read == [6]  # one read of six records, not the 40-turn session
+    assert {m.user_id for m in near} == {"alice"}
+    legacy = turn("stored without a position", "old1", session="s0")
+    memory_store.add("alice", [legacy, turn("its reply", "old2", session="s0")], now=T0)
+    old = [m for m in memory_store.session_turns("alice", ["s0"]) if m.content == legacy.content]
+    # No stored position: the session is read whole and ordered by time, then by id.
+    assert len(memory_store.turns_near("alice", old, before=0, after=1)) == 2
+    assert memory_store.turns_near("alice", [], before=1, after=1) == []
 
 
 def test_one_query_is_embedded_once_across_tiers_and_summaries(

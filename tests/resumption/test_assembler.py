@@ -192,7 +192,12 @@ def test_an_empty_window_shows_recalled_turns_alone() -> None:
     hits = [ScoredMemory(memory=turns[i], score=1.0) for i in (1, 2)]
     req = request(Decision.FRESH, first_message="Lisbon")
     assert context_plan(req, {"query_turns": hits}, config) == []
-    assert context_plan(req, {"query_turns": hits}, CONFIG)[0].args == ("u1", ["s1"])
+    (fetch,) = context_plan(req, {"query_turns": hits}, CONFIG)
+    assert (fetch.method, fetch.args[1], dict(fetch.kwargs)) == (
+        "turns_near",
+        [h.memory for h in hits],
+        {"before": 0, "after": 2},
+    )
     items = build(req, {"query_turns": hits}, config)
     assert [i.source_turn_ids for i in items] == [["t1"], ["t2"]]
 
