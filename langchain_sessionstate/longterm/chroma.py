@@ -120,7 +120,7 @@ class ChromaMemoryStore(MemoryStore):
         self._collections: dict[str, Any] = {}
         self._guard = threading.Lock()
         self._lexical = LexicalCache()
-        self._queries: OrderedDict[str, list[float]] = OrderedDict()
+        self._queries: OrderedDict[tuple[int, str], list[float]] = OrderedDict()
 
     @classmethod
     def persistent(
@@ -325,14 +325,15 @@ class ChromaMemoryStore(MemoryStore):
     def _embed_query(self, query: str) -> list[float]:
         """The query's vector, kept for the last few queries: one resumption reads the turns,
         the claims and the summaries with the same first message (one embedding, not three)."""
+        key = (id(self.embeddings), query)  # a swapped embedding model never reuses a vector
         with self._guard:
-            hit = self._queries.get(query)
+            hit = self._queries.get(key)
             if hit is not None:
-                self._queries.move_to_end(query)
+                self._queries.move_to_end(key)
                 return hit
         vector = list(self.embeddings.embed_query(query))
         with self._guard:
-            self._queries[query] = vector
+            self._queries[key] = vector
             while len(self._queries) > _QUERY_CACHE:
                 self._queries.popitem(last=False)
         return vector

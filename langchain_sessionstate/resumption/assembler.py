@@ -187,7 +187,7 @@ def plan(req: AssemblyRequest) -> list[Fetch]:
 def context_plan(
     req: AssemblyRequest, results: Mapping[str, Any], config: ResumptionConfig
 ) -> list[Fetch]:
-    """The second round of reads: the sessions of the recalled raw turns (pure).
+    """The second round of reads: the turns around each recalled raw turn (pure).
 
     A turn alone often holds half an exchange ("Yes, last May!"); its neighbours hold the rest.
     """
