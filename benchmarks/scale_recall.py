@@ -254,13 +254,13 @@ def bench_extraction(emb: MiniLMEmbeddings, count: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated store sizes")
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     emb = MiniLMEmbeddings()
     rows = bench_recall(emb, [int(s) for s in args.sizes.split(",")], args.reps)
     extraction = bench_extraction(emb, args.messages)
