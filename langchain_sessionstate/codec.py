@@ -207,8 +207,11 @@ class _Trusted:
         self.extra = cls.model_config.get("extra") == "allow"
 
     def build(self, data: dict[str, Any]) -> Any:
-        if data.keys() != self.names:
-            return None
+        """The model from ``data``, or None unless ``data`` holds exactly its fields."""
+        return self.make(data) if data.keys() == self.names else None
+
+    def make(self, data: dict[str, Any]) -> Any:
+        """The model from ``data``, which the caller guarantees holds exactly its fields."""
         obj = object.__new__(self.cls)
         _set(obj, "__dict__", data)
         _set(obj, "__pydantic_fields_set__", set(self.names))
@@ -228,12 +231,9 @@ _FAST_TYPES: Final[dict[str, _Trusted]] = {
         ("tool", ToolMessage),
     )
 }
-if (
-    set(TimedMessage.model_fields) != {"message", "at", "device_id"}
-    or TimedMessage.model_config.get("extra") == "allow"
-    or TimedMessage.__private_attributes__
-):
-    raise TypeError("_timed builds TimedMessage directly: update it with the model")
+_TIMED: Final = _Trusted(TimedMessage)
+if _TIMED.names != {"message", "at", "device_id"}:
+    raise TypeError("_timed builds TimedMessage from three fields: update it with the model")
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -261,10 +261,10 @@ def _timed(
     try:
         message = _message(record["m"])
         ms = record["t"]
-        at = times.get(ms) if times is not None and type(ms) is int else None
+        at = times.get(ms) if times is not None else None
         if at is None:
             at = _ms_to_datetime(int(ms))
-            if times is not None and type(ms) is int:
+            if times is not None:
                 times[ms] = at
         device = record.get("d")
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
@@ -272,12 +272,7 @@ def _timed(
     if device is not None and not isinstance(device, str):
         raise _Defect(f"not a stored message: device id {device!r:.40}")
     # Fields are already validated values; skip a second validation on the hot path.
-    timed = object.__new__(TimedMessage)
-    _set(timed, "__dict__", {"message": message, "at": at, "device_id": device})
-    _set(timed, "__pydantic_fields_set__", {"message", "at", "device_id"})
-    _set(timed, "__pydantic_extra__", None)
-    _set(timed, "__pydantic_private__", None)
-    return timed
+    return cast(TimedMessage, _TIMED.make({"message": message, "at": at, "device_id": device}))
 
 
 def decode_message(data: bytes | bytearray | memoryview | None, *, key: str) -> TimedMessage:

@@ -6,11 +6,9 @@ local meta, msgs, writes, sessions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local active, soft = KEYS[5], KEYS[6]
 local now, ttl = ARGV[2], ARGV[3]
 local nf, nm = tonumber(ARGV[7]), tonumber(ARGV[8])
-if ARGV[1] ~= '' then
-  if redis.call('SADD', writes, ARGV[1]) == 0 then
-    local c = redis.call('HMGET', meta, 'turns', 'msgs')
-    return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, 0}
-  end
+if ARGV[1] ~= '' and redis.call('SADD', writes, ARGV[1]) == 0 then
+  local c = redis.call('HMGET', meta, 'turns', 'msgs')
+  return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, 0}
 end
 -- RPUSH in chunks: Lua's unpack() is limited to a few thousand values.
 local i = 9 + 2 * nf
