@@ -17,7 +17,6 @@ them, so they behave the same.
 
 from __future__ import annotations
 
-import contextlib
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
@@ -177,8 +176,12 @@ def encode_raw_message(
         record: dict[str, Any] = {"m": {"type": message.type, "data": message.__dict__}, "t": at_ms}
         if device_id is not None:
             record["d"] = device_id
-        with contextlib.suppress(InvalidInputError):
+        try:
             return encode(record, config)
+        except PayloadTooLargeError:
+            raise  # the same bytes either way: encoding again would only be refused again
+        except InvalidInputError:
+            pass  # a value orjson cannot write directly: pydantic dumps it below
     return encode(message_record(message, at_ms, device_id), config)
 
 
