@@ -45,7 +45,6 @@ from langchain_sessionstate.longterm.base import (
     TURN_POSITION,
     MemoryStore,
     near,
-    turn_order,
     turn_position,
 )
 from langchain_sessionstate.longterm.dedup import Plan, decide
@@ -217,15 +216,6 @@ class ChromaMemoryStore(MemoryStore):
         for tier in tiers or list(Tier):
             out += self._memories(Tier(tier), where)
         return sorted(out, key=lambda m: (m.observed_at, m.id))
-
-    def session_turns(self, user_id: str, session_ids: Sequence[str]) -> list[Memory]:
-        """The raw turns of some of one user's sessions, in conversation order (one read)."""
-        sids = list(dict.fromkeys(session_ids))
-        if not sids:
-            S.validate_user(user_id)
-            return []
-        where = S.user_filter(user_id, **{S.SESSION: {"$in": sids}})
-        return sorted(self._memories(Tier.TURNS, where), key=turn_order)
 
     def turns_near(
         self, user_id: str, hits: Sequence[Memory], *, before: int, after: int

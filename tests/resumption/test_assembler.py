@@ -203,7 +203,7 @@ def test_an_empty_window_shows_recalled_turns_alone() -> None:
 
 
 def test_assembler_reads_the_exchange_in_a_second_round() -> None:
-    """End to end through the store: the neighbours come from ``session_turns``."""
+    """End to end through the store: the neighbours come from ``turns_near``."""
     store = FakeMemoryStore()
     store.put(*_exchange()[:6])
     items = assembler(store).assemble(request(Decision.FRESH, first_message="pastel de nata"))
