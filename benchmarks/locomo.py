@@ -118,7 +118,11 @@ class OursRunner:
         path = self.root / conv.sample_id
         if self.redis_url:
             return SessionMemory.from_url(
-                self.redis_url, chroma_path=path, clock=clock, embeddings=self.embeddings
+                self.redis_url,
+                chroma_path=path,
+                spool_dir=path / "spool",
+                clock=clock,
+                embeddings=self.embeddings,
             )
         return SessionMemory.embedded(path, clock=clock, embeddings=self.embeddings)
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from langchain_sessionstate.core import SessionMemory
     from langchain_sessionstate.errors import (
+        BackendError,
         CorruptStateError,
         InvalidInputError,
         LeaseHeldError,
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
         TimedMessage,
     )
     from langchain_sessionstate.resilience import ResilientShortTermStore
+    from langchain_sessionstate.retry import Backoff, CircuitBreaker, FailurePolicy, Retry
+    from langchain_sessionstate.shortterm.base import ShortTermStore
     from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
     from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 
@@ -78,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "PayloadTooLargeError": "errors",
     "CorruptStateError": "errors",
     "StoreUnavailableError": "errors",
+    "BackendError": "errors",
     "LeaseHeldError": "errors",
     # models
     "SessionState": "models",
@@ -95,10 +99,15 @@ _EXPORTS: dict[str, str] = {
     "Decision": "models",
     "ContextItem": "models",
     "ResumptionContext": "models",
-    # stores
+    # stores and the failure policy
+    "ShortTermStore": "shortterm.base",
     "InMemoryShortTermStore": "shortterm.memory",
     "RedisShortTermStore": "shortterm.redis",
     "ResilientShortTermStore": "resilience",
+    "FailurePolicy": "retry",
+    "Retry": "retry",
+    "Backoff": "retry",
+    "CircuitBreaker": "retry",
     "ChromaMemoryStore": "longterm.chroma",
     "MiniLMEmbeddings": "longterm.embeddings",
     "Sweeper": "lifecycle.sweeper",
@@ -114,11 +123,15 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "BackendError",
+    "Backoff",
     "ChromaMemoryStore",
+    "CircuitBreaker",
     "Clock",
     "ContextItem",
     "CorruptStateError",
     "Decision",
+    "FailurePolicy",
     "FlowState",
     "InMemoryShortTermStore",
     "InvalidInputError",
@@ -136,6 +149,7 @@ __all__ = [
     "ResumptionConfig",
     "ResumptionContext",
     "ResumptionRetriever",
+    "Retry",
     "ScoredMemory",
     "SessionChatMessageHistory",
     "SessionContext",
@@ -148,6 +162,7 @@ __all__ = [
     "SessionSummary",
     "Settings",
     "ShortTermConfig",
+    "ShortTermStore",
     "SimulatedClock",
     "StateUpdate",
     "StoreUnavailableError",

@@ -42,6 +42,7 @@ from langchain_sessionstate.errors import (
     InvalidInputError,
     PayloadTooLargeError,
 )
+from langchain_sessionstate.keys import record_ref
 from langchain_sessionstate.models import (
     SessionInfo,
     SessionState,
@@ -296,8 +297,30 @@ def decode_messages(
         for item in items:
             out.append(_timed(item, times))
     except _Defect as exc:
-        raise CorruptStateError(f"{key}[{first_index + len(out)}]", str(exc)) from exc.__cause__
+        raise CorruptStateError(
+            record_ref(key, index=first_index + len(out)), str(exc)
+        ) from exc.__cause__
     return out
+
+
+PLACEHOLDER_KEY: Final = "sessionstate_set_aside"
+"""``additional_kwargs`` key marking a placeholder for a message set aside as unreadable."""
+
+
+def placeholder(ref: str, at_ms: int, config: ShortTermConfig | None = None) -> bytes:
+    """The stored form of a message that was set aside: it keeps the history's positions and
+    reads as a marked placeholder (see :func:`is_placeholder`), so the rest of the session
+    stays readable."""
+    message = AIMessage(
+        content="(a message here could not be read and was set aside)",
+        additional_kwargs={PLACEHOLDER_KEY: ref},
+    )
+    return encode(message_record(message, at_ms, None), config)
+
+
+def is_placeholder(message: BaseMessage) -> bool:
+    """True for the placeholder of a message set aside: prompts and extraction skip it."""
+    return PLACEHOLDER_KEY in message.additional_kwargs
 
 
 # --------------------------------------------------------------------------- session records
@@ -353,11 +376,13 @@ def _int(meta: Mapping[str, bytes], name: str, key: str, default: int | None = N
     if raw is None:
         if default is not None:
             return default
-        raise CorruptStateError(f"{key}#{name}", "field is missing")
+        raise CorruptStateError(record_ref(key, field=name), "field is missing")
     try:
         return int(raw)
     except ValueError as exc:
-        raise CorruptStateError(f"{key}#{name}", f"not an integer: {raw!r:.60}") from exc
+        raise CorruptStateError(
+            record_ref(key, field=name), f"not an integer: {raw!r:.60}"
+        ) from exc
 
 
 def normalise_meta(raw: Mapping[bytes, bytes] | Mapping[str, bytes]) -> dict[str, bytes]:
@@ -385,7 +410,7 @@ def state_from_record(
         state_name = name[len(FIELD_PREFIX) :]
         if state_name not in STATE_FIELDS:
             continue
-        value = decode(raw, key=f"{key}#{name}")
+        value = decode(raw, key=record_ref(key, field=name))
         # An explicit None clears a field; list/dict fields fall back to their empty default.
         if value is None and state_name in {"entities", "unresolved_questions", "pending"}:
             continue
@@ -417,7 +442,11 @@ def session_info(session_id: str, meta: Mapping[str, bytes], *, key: str) -> Ses
     status_raw = meta.get("status") or b"active"
     started = meta.get("started_at")
     topic_raw = meta.get(field_name("topic"))
-    topic = decode(topic_raw, key=f"{key}#f:topic") if topic_raw is not None else None
+    topic = (
+        decode(topic_raw, key=record_ref(key, field=field_name("topic")))
+        if topic_raw is not None
+        else None
+    )
     try:
         return SessionInfo(
             session_id=session_id,
@@ -433,6 +462,7 @@ def session_info(session_id: str, meta: Mapping[str, bytes], *, key: str) -> Ses
 
 __all__ = [
     "FIELD_PREFIX",
+    "PLACEHOLDER_KEY",
     "STATE_FIELDS",
     "VERSION",
     "decode",
@@ -444,8 +474,10 @@ __all__ = [
     "encode_update",
     "encode_update_fields",
     "field_name",
+    "is_placeholder",
     "message_record",
     "normalise_meta",
+    "placeholder",
     "session_info",
     "state_from_record",
 ]

@@ -29,8 +29,9 @@ class ShortTermConfig:
             sweeper expires sessions by the clock well before this; it only stops leaks.
         compress_threshold: records larger than this many bytes are zlib-compressed.
         max_record_bytes: an encoded record larger than this is refused.
-        compact_after: once more than this many messages lie outside the recent window, the
-            older ones are folded into the session's running summary.
+        compact_after: once this many messages outside the recent window are not yet in the
+            session's running summary, a background step folds them in (the sweeper also
+            folds the rest when a session goes idle).
         sweep_shards: number of shards of the global sweeper index (avoids one hot key).
     """
 
@@ -39,7 +40,7 @@ class ShortTermConfig:
     key_ttl: timedelta = timedelta(days=7)
     compress_threshold: int = 100 * 1024
     max_record_bytes: int = 64 * 1024 * 1024
-    compact_after: int = 40
+    compact_after: int = 10
     sweep_shards: int = 16
 
     def __post_init__(self) -> None:

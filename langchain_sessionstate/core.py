@@ -8,11 +8,13 @@ behaviour, so a second backend or a custom step slots in through the constructor
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -21,6 +23,7 @@ from langchain_core.messages import BaseMessage
 from langchain_sessionstate.clock import Clock, SystemClock
 from langchain_sessionstate.config import Settings
 from langchain_sessionstate.keys import validate_id
+from langchain_sessionstate.lifecycle.compact import BackgroundCompactor, Compactor, CompactReport
 from langchain_sessionstate.lifecycle.finalize import FinalizeReport, SessionFinalizer
 from langchain_sessionstate.lifecycle.sweeper import Sweeper, SweepReport
 from langchain_sessionstate.longterm.base import (
@@ -88,6 +91,8 @@ class SessionMemory:
         self.summarizer = summarizer or summarize.OfflineSummarizer()
         self.journal_writer = journal_writer or journal.OfflineJournalWriter()
         self.reflector = reflector or reflect.OfflineReflector()
+        self.compactor = Compactor(short_term, self.summarizer)
+        self.background = BackgroundCompactor(self.compactor)
         self.finalizer = SessionFinalizer(
             short_term,
             long_term,
@@ -104,6 +109,7 @@ class SessionMemory:
             clock=self.clock,
             lifecycle=self.settings.lifecycle,
             worker_id=worker_id,
+            compactor=self.compactor,
         )
         greeter = LLMGreeter(chat_model) if chat_model is not None else TemplateGreeter()
         self.resumer = Resumer(
@@ -155,13 +161,18 @@ class SessionMemory:
         chat_model: BaseChatModel | None = None,
         clock: Clock | None = None,
         settings: Settings | None = None,
-        spool_dir: str | Path | None = None,
+        spool_dir: str | Path | Literal[False] | None = None,
+        cluster: bool = False,
         worker_id: str | None = None,
     ) -> SessionMemory:
-        """Redis for short-term state; Chroma on a folder (``chroma_path``) or a server.
+        """Redis (single node, or any node of a Cluster with ``cluster=True``) for short-term
+        state; Chroma on a folder (``chroma_path``) or a server (``chroma_host``).
 
-        With ``spool_dir``, turns written while Redis is down are spooled there durably and
-        replayed in order when it returns.
+        Short-term state is resilient by default: every call goes through a retry and
+        circuit-breaker policy, and turns written while Redis is down are spooled durably to
+        ``spool_dir`` and replayed in order when it returns. The default folder is
+        :func:`default_spool_dir` (the platform's user data directory); ``spool_dir=False``
+        turns resilience off.
         """
         from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
         from langchain_sessionstate.shortterm.redis import RedisShortTermStore
@@ -169,14 +180,14 @@ class SessionMemory:
         settings = settings or Settings()
         clock = clock or SystemClock()
         embeddings = embeddings or _default_embeddings()
-        redis_store = RedisShortTermStore.from_url(redis_url, config=settings.short_term)
-        short_term: ShortTermStore = redis_store
-        if spool_dir is not None:
+        short_term: ShortTermStore = RedisShortTermStore.from_url(
+            redis_url, config=settings.short_term, cluster=cluster
+        )
+        if spool_dir is not False:
             from langchain_sessionstate.resilience import ResilientShortTermStore
 
-            short_term = ResilientShortTermStore(
-                redis_store, spool_dir=Path(spool_dir), clock=clock
-            )
+            folder = spool_dir or default_spool_dir(redis_url, settings.short_term.key_prefix)
+            short_term = ResilientShortTermStore(short_term, spool_dir=Path(folder), clock=clock)
         if chroma_host is not None:
             long_term = ChromaMemoryStore.http(
                 chroma_host, chroma_port, embeddings, config=settings.memory
@@ -219,8 +230,7 @@ class SessionMemory:
             device_id=device_id,
             write_id=write_id,
         )
-        if self._compaction_due(result):
-            self._compact(user_id, session_id)
+        self._after_turn(user_id, session_id, result)
         return result
 
     async def arecord_turn(
@@ -244,9 +254,14 @@ class SessionMemory:
             device_id=device_id,
             write_id=write_id,
         )
-        if self._compaction_due(result):
-            await self._acompact(user_id, session_id)
+        self._after_turn(user_id, session_id, result)
         return result
+
+    def _after_turn(self, user_id: str, session_id: str, result: AppendResult) -> None:
+        """Queue a compaction when the turn left enough messages outside the window (off the
+        request path: the background worker runs it)."""
+        if result.applied and self.compactor.due(user_id, session_id, result.message_count):
+            self.background.submit(user_id, session_id)
 
     def load(self, user_id: str, session_id: str) -> SessionState | None:
         """The state a prompt needs (state + recent messages), or None."""
@@ -264,39 +279,11 @@ class SessionMemory:
         """Async :meth:`history`."""
         return await self.short_term.amessages(user_id, session_id)
 
-    # Running summary: once enough messages fall outside the prompt's recent window, fold
-    # them into ``running_summary`` so the prompt stays small while the history stays whole.
-
-    def _compaction_due(self, result: AppendResult) -> bool:
-        cfg = self.settings.short_term
-        outside = result.message_count - cfg.recent_messages
-        return result.applied and outside > 0 and outside % cfg.compact_after == 0
-
-    def _compaction_update(
-        self, user_id: str, session_id: str, older: Sequence[TimedMessage], upto: int
-    ) -> StateUpdate:
-        summary = self.summarizer.summarize(user_id, session_id, older)
-        return StateUpdate(running_summary=summary.text, summarized_upto=upto)
-
-    def _compact(self, user_id: str, session_id: str) -> None:
-        state = self.short_term.load(user_id, session_id, recent=1)
-        if state is None:
-            return
-        upto = state.message_count - self.settings.short_term.recent_messages
-        older = self.short_term.messages(user_id, session_id, start=0, end=upto)
-        update = self._compaction_update(user_id, session_id, older, upto)
-        self.short_term.append_turn(user_id, session_id, [], now=self.clock.now(), update=update)
-
-    async def _acompact(self, user_id: str, session_id: str) -> None:
-        state = await self.short_term.aload(user_id, session_id, recent=1)
-        if state is None:
-            return
-        upto = state.message_count - self.settings.short_term.recent_messages
-        older = await self.short_term.amessages(user_id, session_id, start=0, end=upto)
-        update = self._compaction_update(user_id, session_id, older, upto)
-        await self.short_term.aappend_turn(
-            user_id, session_id, [], now=self.clock.now(), update=update
-        )
+    def compact(self, user_id: str, session_id: str) -> CompactReport | None:
+        """Fold everything outside the recent window into the running summary now (the
+        background worker and the sweeper do this on their own; this is for callers that
+        want it done before they read)."""
+        return self.compactor.compact(user_id, session_id, force=True)
 
     # ------------------------------------------------------------------ devices
 
@@ -489,12 +476,14 @@ class SessionMemory:
         }
 
     def close(self) -> None:
-        """Close connections this object opened."""
+        """Finish queued background work and close connections this object opened."""
+        self.background.close()
         for part in self._owned:
             part.close()
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""
+        await asyncio.to_thread(self.background.close)
         for part in self._owned:
             await part.aclose()
 
@@ -516,6 +505,19 @@ def _with_ids(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
             message = message.model_copy(update={"id": uuid.uuid4().hex[:16]})
         out.append(message)
     return out
+
+
+def default_spool_dir(redis_url: str, key_prefix: str) -> Path:
+    """``<user data dir>/langchain-sessionstate/spool/<host>-<port>-<db>-<prefix>``: one spool
+    per Redis database and key prefix (never the password), so apps sharing a machine but not
+    a database never replay into each other's."""
+    import platformdirs
+
+    parts = urlsplit(redis_url)
+    db = parts.path.strip("/") or "0"
+    name = f"{parts.hostname or 'localhost'}-{parts.port or 6379}-{db}-{key_prefix}"
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in name)
+    return platformdirs.user_data_path("langchain-sessionstate") / "spool" / safe
 
 
 def _default_embeddings() -> Embeddings:

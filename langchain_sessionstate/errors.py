@@ -4,7 +4,10 @@
     ├── InvalidInputError (also ValueError)     bad id, unserialisable state, oversized payload
     │   └── PayloadTooLargeError
     ├── CorruptStateError                       a stored record failed to decode; names its key
-    ├── StoreUnavailableError                   a backend (Redis, Chroma) could not be reached
+    ├── StoreUnavailableError                   a backend could not serve now (down, failover,
+    │                                           out of memory, circuit open); retry later
+    ├── BackendError                            a backend refused the operation for good
+    │                                           (permissions, missing command, misconfiguration)
     └── LeaseHeldError                          another device or worker holds the lease
 
 Absence is ``None``, never an exception. Backend errors are raised from their cause.
@@ -39,7 +42,22 @@ class CorruptStateError(SessionStateError):
 
 
 class StoreUnavailableError(SessionStateError):
-    """A storage backend could not be reached; the operation did not complete."""
+    """A storage backend could not serve the operation now; it did not complete.
+
+    Attributes:
+        retryable: an immediate retry may succeed (a reset connection, a failover in
+            progress); False when waiting is pointless (a timeout, the circuit is open).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class BackendError(SessionStateError):
+    """A backend refused the operation for a reason retrying will not fix: permissions, a
+    missing command or module, a misconfigured server. The message names the command and,
+    where known, the key."""
 
 
 class LeaseHeldError(SessionStateError):

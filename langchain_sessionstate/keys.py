@@ -22,6 +22,11 @@ Design:
     p:T:sweep:active          zset   "<u>:<s>" -> last_active ms
     p:T:sweep:soft            zset   "<u>:<s>" -> last_active ms
     p:T:archives              zset   "<u>:<s>" -> delete_at ms
+    p:T:u:<u>:quarantine      hash   record ref -> bad bytes set aside (TTL: retention)
+
+* A stored record is named, in errors and quarantine, by a *record ref*: ``<key>#<field>``
+  (a hash field), ``<key>[<index>]`` (a list item) or ``<key>`` (a whole key);
+  :func:`record_ref` builds one and :func:`parse_record_ref` reads it back.
 """
 
 from __future__ import annotations
@@ -140,6 +145,49 @@ def parse_index_member(member: str | bytes) -> tuple[str, str]:
     return unescape_id(user), unescape_id(session)
 
 
+_LIST_ITEM = re.compile(r"^(?P<key>.+)\[(?P<index>-?\d+)\]$")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """One stored record: a whole key, one field of a hash, or one item of a list."""
+
+    key: str
+    field: str | None = None
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return record_ref(self.key, field=self.field, index=self.index)
+
+
+def record_ref(key: str, *, field: str | None = None, index: int | None = None) -> str:
+    """``<key>#<field>``, ``<key>[<index>]`` or ``<key>``: how errors name a stored record."""
+    if field is not None:
+        return f"{key}#{field}"
+    return f"{key}[{index}]" if index is not None else key
+
+
+def parse_record_ref(text: str) -> RecordRef:
+    """Inverse of :func:`record_ref` (escaped ids hold no ``#`` or brackets)."""
+    if "#" in text:
+        key, field = text.rsplit("#", 1)
+        return RecordRef(key, field=field)
+    item = _LIST_ITEM.match(text)
+    if item:
+        return RecordRef(item["key"], index=int(item["index"]))
+    return RecordRef(text)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What a key of this schema names: its kind (``meta``, ``msgs``, ``writes``, ``claim``,
+    ``sessions``, ``lease``, ``archive``, ``archives``, ``quarantine``) and its ids."""
+
+    kind: str
+    user_id: str
+    session_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
     """Every key touched by one session's turn, plus the ids in their escaped form."""
@@ -170,6 +218,7 @@ class UserKeys:
     sessions: str
     lease: str
     archives: str
+    quarantine: str
     sweep_active: str
     sweep_soft: str
     archives_index: str
@@ -223,6 +272,19 @@ class KeySchema:
         """Hash tags of every shard."""
         return all_shard_tags(self.config)
 
+    def parse(self, key: str) -> KeyInfo:
+        """What a per-user key of this schema names; InvalidInputError for any other key."""
+        parts = key.split(":")
+        ok = len(parts) >= 5 and parts[0] == self.prefix and parts[2] == "u"
+        if ok and len(parts) == 5 and parts[4] in ("sessions", "lease", "archives", "quarantine"):
+            return KeyInfo(parts[4], unescape_id(parts[3]))
+        if ok and len(parts) == 6 and parts[4] == "archive":
+            return KeyInfo("archive", unescape_id(parts[3]), unescape_id(parts[5]))
+        session_part = len(parts) == 7 and parts[6] in ("meta", "msgs", "writes", "claim")
+        if ok and session_part and parts[4] == "s":
+            return KeyInfo(parts[6], unescape_id(parts[3]), unescape_id(parts[5]))
+        raise InvalidInputError(f"not a per-user key of prefix {self.prefix!r}: {_quote(key)}")
+
     def _build_user(self, user_id: str) -> UserKeys:
         u = escape_id(user_id, "user_id")
         tag = shard_tag(shard_of(user_id, self.shards))
@@ -234,6 +296,7 @@ class KeySchema:
             sessions=f"{base}:sessions",
             lease=f"{base}:lease",
             archives=f"{base}:archives",
+            quarantine=f"{base}:quarantine",
             sweep_active=self.sweep_active(tag),
             sweep_soft=self.sweep_soft(tag),
             archives_index=self.archives_index(tag),
@@ -263,13 +326,17 @@ class KeySchema:
 
 __all__ = [
     "MAX_ID_LENGTH",
+    "KeyInfo",
     "KeySchema",
+    "RecordRef",
     "SessionKeys",
     "UserKeys",
     "all_shard_tags",
     "escape_id",
     "index_member",
     "parse_index_member",
+    "parse_record_ref",
+    "record_ref",
     "shard_of",
     "shard_tag",
     "unescape_id",

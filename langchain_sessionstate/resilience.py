@@ -1,124 +1,148 @@
-"""Keep serving through a Redis outage, and recover from corrupt records.
+"""Keep serving through a Redis outage, and recover from corrupt records: one wrapper.
 
-:class:`ResilientShortTermStore` wraps any :class:`ShortTermStore`:
+:class:`ResilientShortTermStore` wraps the ``batch``/``abatch`` of any
+:class:`~langchain_sessionstate.shortterm.base.ShortTermStore`, so what it adds holds for every
+operation and every entry point above it:
 
-* **Outage.** When ``append_turn`` meets :class:`StoreUnavailableError` the turn is written
-  to a local append-only spool (one JSONL file, fsynced before the call returns) and the call
-  returns an :class:`AppendResult` with ``spooled=True``. Every turn gets its ``write_id``
-  *before* the first attempt, so a replay is idempotent through the store's write-id dedup
-  even if the failed attempt did reach Redis. ``load`` serves the last state this process
-  loaded or wrote (an in-process cache, spooled turns applied on top); a session it never
-  saw raises :class:`StoreUnavailableError` - an outage never becomes empty state.
-* **Replay.** :meth:`ResilientShortTermStore.replay` re-sends spooled turns in order and
-  truncates the spool; it is tried automatically before the next call that reaches the
-  store, so order is kept (a new turn is spooled behind older ones while any remain). A
-  process killed with a non-empty spool leaves the file; a new store on the same folder
-  replays it. A file lock makes several processes on one folder safe.
-* **Quarantine.** A :class:`CorruptStateError` on ``load`` is logged, the bad bytes are
-  copied aside (locally to ``quarantine.jsonl`` and, on Redis, to ``<key>:quarantine``) and
-  the state is *recovered*: a bad optional state field is moved aside and the session
-  reloaded; otherwise the state is rebuilt from the cache or the full message list. When
-  nothing readable is left, the original :class:`CorruptStateError` is raised. Each event is
-  listed in :attr:`ResilientShortTermStore.quarantined`.
+* **Failure policy.** Every call goes through one
+  :class:`~langchain_sessionstate.retry.FailurePolicy` (retry with backoff, circuit
+  breaker): while the store is down, calls fail over in microseconds instead of waiting for a
+  timeout, and a probe brings the store back.
+* **Outage.** A turn that cannot be written is spooled to a local append-only file (fsynced
+  before the call returns, :mod:`~langchain_sessionstate.spool`) and reported ``spooled=True``.
+  Every turn gets its ``write_id`` before the first attempt, so a replay is a no-op if the
+  failed attempt did land. Reads of a session this process has seen (``load``, ``messages``,
+  ``list_sessions``) are served from its cache, spooled turns applied on top by the same turn
+  rule as the in-memory store (:mod:`~langchain_sessionstate.shortterm.rule`); a session it
+  never saw raises :class:`StoreUnavailableError`: an outage never becomes empty state.
+  Lifecycle and lease operations raise :class:`StoreUnavailableError`.
+* **Replay.** Before the next call that reaches the store, spooled turns are re-sent in order
+  and dropped from the spool; while any remain, new turns are spooled behind them, so order is
+  kept. A new store on the same folder replays a killed process's spool.
+* **Quarantine.** A read that meets a corrupt record sets it aside and repairs it
+  (:mod:`~langchain_sessionstate.quarantine`), then reads again; events are listed in
+  :attr:`ResilientShortTermStore.quarantined`.
+* **Erasure.** ``delete_user`` also removes the user's spooled, rejected and quarantined lines
+  from the local folder.
 
-Async forms run the sync logic in a worker thread: one implementation.
+Each operation's handling is one procedure (:mod:`~langchain_sessionstate._procedure`), driven
+by sync calls in ``batch`` and by the wrapped store's async calls in ``abatch``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any
 
-from langchain_core.messages import AnyMessage, BaseMessage
-
-from langchain_sessionstate.clock import Clock, ensure_utc
+from langchain_sessionstate import codec
+from langchain_sessionstate._procedure import Forward, Local, Procedure, adrive, drive
+from langchain_sessionstate.clock import Clock, to_ms
+from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import (
     CorruptStateError,
     InvalidInputError,
     StoreUnavailableError,
 )
+from langchain_sessionstate.keys import KeySchema
 from langchain_sessionstate.models import (
     AppendResult,
-    Lease,
     SessionInfo,
     SessionState,
-    SessionStatus,
-    StateUpdate,
-    TimedMessage,
 )
-from langchain_sessionstate.quarantine import (
-    Quarantine,
-    QuarantineEvent,
-    RawAccess,
-    raw_access_for,
-)
+from langchain_sessionstate.quarantine import QuarantineEvent, QuarantineLog, repair
+from langchain_sessionstate.retry import CircuitOpenError, FailurePolicy
+from langchain_sessionstate.shortterm import ops
 from langchain_sessionstate.shortterm.base import ShortTermStore
-from langchain_sessionstate.spool import Spool, SpooledTurn
+from langchain_sessionstate.shortterm.rule import Record, apply_turn
+from langchain_sessionstate.spool import Spool, SpooledTurn, erase_jsonl_lines
 
 logger = logging.getLogger(__name__)
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 Ref = tuple[str, str]
-_EMPTY_WHEN_NONE = frozenset({"entities", "unresolved_questions", "pending"})
+_MAX_REPAIRS = 8  # corrupt records repaired in one read before giving up
 
 
-# --------------------------------------------------------------------------- pure logic
+# --------------------------------------------------------------------------- the cache
 
 
-def apply_turn(
-    state: SessionState,
-    messages: Sequence[BaseMessage],
-    *,
-    now: datetime,
-    update: StateUpdate | None,
-    device_id: str | None,
-    keep: int,
-    turn_count: int | None = None,
-    message_count: int | None = None,
-) -> SessionState:
-    """The state after one turn, computed locally (for the cache); keeps ``keep`` messages.
+@dataclass
+class _Entry:
+    """What this process knows of one session: the last state read from the store and the
+    turns it applied since (a store result, or None when spooled). Rebuilt on demand."""
 
-    Values come already validated (the state, the typed update), so the copy skips a second
-    validation: this runs on every turn.
-    """
-    values: dict[str, Any] = {}
-    for name in update.model_fields_set if update else ():
-        value = getattr(update, name)
-        if value is None and name in _EMPTY_WHEN_NONE:
-            value = []
-        elif value is None and name == "metadata":
-            value = {}
-        elif value is None and name == "summarized_upto":
-            value = 0
-        values[name] = value
-    new = [
-        TimedMessage.model_construct(message=cast("AnyMessage", m), at=now, device_id=device_id)
-        for m in messages
-    ]
-    values.update(
-        status=SessionStatus.ACTIVE,
-        last_active=max(ensure_utc(now), state.last_active),
-        device_id=device_id or state.device_id,
-        turn_count=state.turn_count + 1 if turn_count is None else turn_count,
-        message_count=state.message_count + len(new) if message_count is None else message_count,
-        messages=[*state.messages, *new][-keep:] if keep > 0 else [],
-    )
-    return state.model_copy(update=values)
+    base: SessionState | None
+    turns: list[tuple[ops.AppendTurn, AppendResult | None]] = field(default_factory=list)
+
+
+def materialize(entry: _Entry, config: ShortTermConfig, keep: int) -> SessionState | None:
+    """The session state ``entry`` describes: its base with its turns applied by the rule."""
+    if not entry.turns:
+        return entry.base
+    base = entry.base
+    record = _record_of(base, config) if base is not None else Record()
+    offset = base.message_count - len(base.messages) if base is not None else 0
+    for op, result in entry.turns:
+        now_ms = to_ms(op.now)
+        encoded = [codec.encode_raw_message(m, now_ms, op.device_id, config) for m in op.messages]
+        fields = codec.encode_update(op.update, config)
+        apply_turn(
+            record, encoded, fields, now_ms=now_ms, device_id=op.device_id, write_id=op.write_id
+        )
+        total = offset + len(record.msgs)
+        if result is not None and not result.spooled:
+            # The store's counters include other devices' turns; the tail stays ours.
+            record.meta["turns"] = str(result.turn_count).encode()
+            offset = result.message_count - len(record.msgs)
+            total = result.message_count
+        record.meta["msgs"] = str(total).encode()
+        if len(record.msgs) > keep:
+            offset += len(record.msgs) - keep
+            del record.msgs[: len(record.msgs) - keep]
+    op = entry.turns[0][0]
+    keys = KeySchema(config).session(op.user_id, op.session_id)
+    msgs = codec.decode_messages(record.msgs, key=keys.msgs, first_index=offset)
+    return codec.state_from_record(op.user_id, op.session_id, record.meta, msgs, key=keys.meta)
+
+
+def _record_of(state: SessionState, config: ShortTermConfig) -> Record:
+    """The stored form of a state (meta hash + its recent messages)."""
+    meta: dict[str, bytes] = {
+        "turns": str(state.turn_count).encode(),
+        "msgs": str(state.message_count).encode(),
+        "started_at": str(to_ms(state.started_at)).encode(),
+        "last_active": str(to_ms(state.last_active)).encode(),
+        "status": state.status.value.encode(),
+    }
+    if state.device_id is not None:
+        meta["device"] = state.device_id.encode()
+    values = state.model_dump(mode="json", include=set(codec.STATE_FIELDS))
+    meta.update(codec.encode_update_fields(values, config))
+    return Record(meta=meta, msgs=[codec.encode_message(m, config) for m in state.messages])
 
 
 # --------------------------------------------------------------------------- the store
 
 
 class ResilientShortTermStore(ShortTermStore):
-    """A :class:`ShortTermStore` that survives outages and corrupt records (module docs)."""
+    """A :class:`ShortTermStore` that survives outages and corrupt records (module docs).
+
+    Args:
+        inner: the store to protect (Redis, single node or Cluster; any backend works).
+        spool_dir: local folder of the spool and quarantine files (created if missing).
+        clock: time of quarantine events.
+        policy: retry and circuit breaker (defaults: 2 retries, open after 3 failures).
+        cache_messages: most recent messages kept per cached session.
+        cache_sessions: sessions kept in the cache, least recently used dropped first.
+        quarantine_retention: how long bad bytes are kept in the store's quarantine hash.
+    """
 
     def __init__(
         self,
@@ -126,366 +150,60 @@ class ResilientShortTermStore(ShortTermStore):
         *,
         spool_dir: Path | str,
         clock: Clock,
-        raw: RawAccess | None = None,
+        policy: FailurePolicy | None = None,
         cache_messages: int = 50,
         cache_sessions: int = 10_000,
+        quarantine_retention: timedelta = timedelta(days=30),
     ) -> None:
-        """Wrap ``inner``.
-
-        Args:
-            spool_dir: folder of the spool and quarantine files (created if missing).
-            clock: time of quarantine events.
-            raw: access to stored bytes for quarantine; found from ``inner`` when omitted.
-            cache_messages: most recent messages kept per cached session.
-            cache_sessions: sessions kept in the cache, least recently used dropped first.
-        """
         self.inner = inner
+        self.config = inner.config
         self.clock = clock
+        self.policy = policy or FailurePolicy()
         self.spool = Spool(Path(spool_dir))
-        self.quarantine = Quarantine(
-            inner, raw if raw is not None else raw_access_for(inner), self.spool.directory, clock
-        )
-        config = getattr(inner, "config", None)
-        self._recent = int(getattr(config, "recent_messages", 20))
-        self._keep = max(cache_messages, self._recent)
-        self._cache: OrderedDict[Ref, SessionState] = OrderedDict()
+        self.quarantine_log = QuarantineLog(self.spool.directory)
+        self.quarantine_retention = quarantine_retention
+        self._keys = KeySchema(self.config)
+        self._keep = max(cache_messages, self.config.recent_messages)
+        self._cache: OrderedDict[Ref, _Entry] = OrderedDict()
         self._cache_sessions = cache_sessions
         self._cache_lock = threading.Lock()
         self.quarantined: list[QuarantineEvent] = []
 
-    # ------------------------------------------------------------------ replay
+    # ------------------------------------------------------------------ batch
+
+    def batch(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        """Run each operation through the failure policy, spool and quarantine (sync)."""
+        forward = self._forward
+        return [drive(self._handle(op), forward) for op in ops_]
+
+    async def abatch(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        """Run each operation through the failure policy, spool and quarantine (async client)."""
+        return [await adrive(self._handle(op), self._aforward) for op in ops_]
+
+    def _forward(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        return self.policy.call(lambda: self.inner.batch(ops_), probe=_probes(ops_))
+
+    async def _aforward(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        return await self.policy.acall(lambda: self.inner.abatch(ops_), probe=_probes(ops_))
+
+    def _probe(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        return self.policy.call(lambda: self.inner.batch(ops_), probe=True)
+
+    async def _aprobe(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        return await self.policy.acall(lambda: self.inner.abatch(ops_), probe=True)
 
     def replay(self) -> int:
-        """Re-send spooled turns in order; returns how many were sent.
+        """Re-send spooled turns in order now (even while the circuit is open); returns how
+        many were sent.
 
         Raises:
-            StoreUnavailableError: the store went away again; unsent turns stay spooled.
+            StoreUnavailableError: the store is still down; unsent turns stay spooled.
         """
-        with self.spool.locked():
-            turns = self.spool.read()
-            sent = 0
-            for i, turn in enumerate(turns):
-                try:
-                    self.inner.append_turn(
-                        turn.user_id,
-                        turn.session_id,
-                        turn.messages,
-                        now=turn.now,
-                        update=turn.update,
-                        device_id=turn.device_id,
-                        write_id=turn.write_id,
-                    )
-                except StoreUnavailableError:
-                    self.spool.rewrite(turns[i:])
-                    raise
-                except InvalidInputError as exc:
-                    # The store refuses it for good (too large, bad id): keep it aside.
-                    logger.error("spooled turn %s refused by the store: %s", turn.write_id, exc)
-                    self.spool.reject(turn.to_line())
-                    continue
-                sent += 1
-            self.spool.rewrite([])
-        if sent:
-            logger.info("replayed %d spooled turns", sent)
-        return sent
+        return drive(self._replay(), self._probe)
 
     async def areplay(self) -> int:
         """Async :meth:`replay`."""
-        return await asyncio.to_thread(self.replay)
-
-    def _try_replay(self) -> bool:
-        """Replay if anything is spooled; False when the store is still down."""
-        if not self.spool.pending():
-            return True
-        try:
-            self.replay()
-        except StoreUnavailableError as exc:
-            logger.warning("store still unavailable, spool kept: %s", exc)
-            return False
-        return True
-
-    # ------------------------------------------------------------------ turns and state
-
-    def append_turn(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[BaseMessage],
-        *,
-        now: datetime,
-        update: StateUpdate | None = None,
-        device_id: str | None = None,
-        write_id: str | None = None,
-    ) -> AppendResult:
-        """Append through the store, or spool durably when it is down (``spooled=True``)."""
-        # Chosen before the first attempt: a replay of a write that did land is a no-op.
-        write_id = write_id or uuid.uuid4().hex
-        if self._try_replay():
-            try:
-                result = self.inner.append_turn(
-                    user_id,
-                    session_id,
-                    messages,
-                    now=now,
-                    update=update,
-                    device_id=device_id,
-                    write_id=write_id,
-                )
-            except StoreUnavailableError as exc:
-                logger.warning("store unavailable, spooling turn %s: %s", write_id, exc)
-            else:
-                if result.applied:  # a deduplicated replay is already in the cached state
-                    self._remember_turn(
-                        (user_id, session_id), messages, now, update, device_id, result
-                    )
-                return result
-        turn = SpooledTurn(write_id, user_id, session_id, list(messages), now, update, device_id)
-        self.spool.append(turn)
-        cached = self._remember_turn((user_id, session_id), messages, now, update, device_id)
-        return AppendResult(
-            turn_count=cached.turn_count if cached else 0,
-            message_count=cached.message_count if cached else 0,
-            spooled=True,
-        )
-
-    async def aappend_turn(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[BaseMessage],
-        *,
-        now: datetime,
-        update: StateUpdate | None = None,
-        device_id: str | None = None,
-        write_id: str | None = None,
-    ) -> AppendResult:
-        """Async :meth:`append_turn`."""
-        return await asyncio.to_thread(
-            lambda: self.append_turn(
-                user_id,
-                session_id,
-                messages,
-                now=now,
-                update=update,
-                device_id=device_id,
-                write_id=write_id,
-            )
-        )
-
-    def _remember_turn(
-        self,
-        ref: Ref,
-        messages: Sequence[BaseMessage],
-        now: datetime,
-        update: StateUpdate | None,
-        device_id: str | None,
-        result: AppendResult | None = None,
-    ) -> SessionState | None:
-        with self._cache_lock:
-            state = self._cache.get(ref)
-            if state is None and result is not None and result.turn_count == 1:
-                # This append created the session: its whole state is known here.
-                state = SessionState(
-                    user_id=ref[0], session_id=ref[1], started_at=now, last_active=now
-                )
-            if state is None:
-                return None
-            state = apply_turn(
-                state,
-                messages,
-                now=now,
-                update=update,
-                device_id=device_id,
-                keep=self._keep,
-                turn_count=result.turn_count if result else None,
-                message_count=result.message_count if result else None,
-            )
-            self._cache_put(ref, state)
-            return state
-
-    def _cache_put(self, ref: Ref, state: SessionState) -> None:
-        """Insert as most recently used; call with the cache lock held."""
-        self._cache[ref] = state
-        self._cache.move_to_end(ref)
-        while len(self._cache) > self._cache_sessions:
-            self._cache.popitem(last=False)
-
-    def load(
-        self, user_id: str, session_id: str, *, recent: int | None = None
-    ) -> SessionState | None:
-        """Load from the store; the cached state while it is down; recover a corrupt one."""
-        ref = (user_id, session_id)
-        n = self._recent if recent is None else recent
-        if self._try_replay():
-            try:
-                state = self.inner.load(user_id, session_id, recent=max(n, self._recent))
-            except StoreUnavailableError:
-                pass
-            except CorruptStateError as exc:
-                return _window(self._recover(ref, exc), n)
-            else:
-                with self._cache_lock:
-                    if state is None:
-                        self._cache.pop(ref, None)
-                    else:
-                        self._cache_put(ref, state)
-                return _window(state, n)
-        with self._cache_lock:
-            cached = self._cache.get(ref)
-        if cached is None:
-            raise StoreUnavailableError(
-                f"store unavailable and no state of session {session_id!r} of user {user_id!r} "
-                "was seen by this process; retry when the store is back"
-            )
-        logger.warning("store unavailable: serving cached state of %s/%s", user_id, session_id)
-        return _window(cached, n)
-
-    async def aload(
-        self, user_id: str, session_id: str, *, recent: int | None = None
-    ) -> SessionState | None:
-        """Async :meth:`load`."""
-        return await asyncio.to_thread(lambda: self.load(user_id, session_id, recent=recent))
-
-    def _recover(self, ref: Ref, exc: CorruptStateError) -> SessionState:
-        with self._cache_lock:
-            cached = self._cache.get(ref)
-        event, state = self.quarantine.recover(ref[0], ref[1], exc, cached=cached, keep=self._keep)
-        self.quarantined.append(event)
-        if state is None:
-            raise exc
-        return state
-
-    # ------------------------------------------------------------------ pass-through
-
-    def _call(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        """Call the store; replay the spool first when something is pending."""
-        self._try_replay()
-        return fn(*args, **kwargs)
-
-    def messages(
-        self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
-    ) -> list[TimedMessage]:
-        """Full history slice (from the store: the cache holds only recent messages)."""
-        return self._call(self.inner.messages, user_id, session_id, start=start, end=end)
-
-    async def amessages(
-        self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
-    ) -> list[TimedMessage]:
-        """Async :meth:`messages`."""
-        return await asyncio.to_thread(
-            lambda: self.messages(user_id, session_id, start=start, end=end)
-        )
-
-    def list_sessions(self, user_id: str) -> list[SessionInfo]:
-        """A user's live sessions."""
-        return self._call(self.inner.list_sessions, user_id)
-
-    async def alist_sessions(self, user_id: str) -> list[SessionInfo]:
-        """Async :meth:`list_sessions`."""
-        return await asyncio.to_thread(self.list_sessions, user_id)
-
-    def delete_session(self, user_id: str, session_id: str) -> bool:
-        """Remove a session (and its cached state)."""
-        with self._cache_lock:
-            self._cache.pop((user_id, session_id), None)
-        return self._call(self.inner.delete_session, user_id, session_id)
-
-    async def adelete_session(self, user_id: str, session_id: str) -> bool:
-        """Async :meth:`delete_session`."""
-        return await asyncio.to_thread(self.delete_session, user_id, session_id)
-
-    def delete_user(self, user_id: str) -> int:
-        """Remove every key of one user, their cached states and their spooled turns."""
-        with self._cache_lock:
-            for ref in [r for r in self._cache if r[0] == user_id]:
-                del self._cache[ref]
-        with self.spool.locked():
-            turns = self.spool.read()
-            kept = [t for t in turns if t.user_id != user_id]
-            if len(kept) != len(turns):
-                self.spool.rewrite(kept)
-        return self.inner.delete_user(user_id) + len(turns) - len(kept)
-
-    async def adelete_user(self, user_id: str) -> int:
-        """Async :meth:`delete_user`."""
-        return await asyncio.to_thread(self.delete_user, user_id)
-
-    def set_status(self, user_id: str, session_id: str, status: SessionStatus) -> bool:
-        """Mark a session's status."""
-        return self._call(self.inner.set_status, user_id, session_id, status)
-
-    def due_sessions(
-        self, status: SessionStatus, idle_before: datetime, limit: int
-    ) -> list[tuple[str, str, datetime]]:
-        """Sessions due (spooled turns are replayed first, so none is expired early)."""
-        return self._call(self.inner.due_sessions, status, idle_before, limit)
-
-    def claim(
-        self, user_id: str, session_id: str, worker: str, *, now: datetime, ttl: timedelta
-    ) -> bool:
-        """Claim a session for a sweeper."""
-        return self._call(self.inner.claim, user_id, session_id, worker, now=now, ttl=ttl)
-
-    def release(self, user_id: str, session_id: str, worker: str) -> None:
-        """Drop a claim."""
-        self._call(self.inner.release, user_id, session_id, worker)
-
-    def put_archive(
-        self, user_id: str, session_id: str, payload: bytes, *, delete_at: datetime
-    ) -> None:
-        """Store an archive."""
-        self._call(self.inner.put_archive, user_id, session_id, payload, delete_at=delete_at)
-
-    def get_archive(self, user_id: str, session_id: str) -> bytes | None:
-        """A stored archive."""
-        return self._call(self.inner.get_archive, user_id, session_id)
-
-    def due_archives(self, before: datetime, limit: int) -> list[tuple[str, str]]:
-        """Archives due for deletion."""
-        return self._call(self.inner.due_archives, before, limit)
-
-    def delete_archive(self, user_id: str, session_id: str) -> bool:
-        """Remove one archive."""
-        return self._call(self.inner.delete_archive, user_id, session_id)
-
-    def list_archives(self, user_id: str) -> list[str]:
-        """A user's archives."""
-        return self._call(self.inner.list_archives, user_id)
-
-    def acquire_lease(
-        self,
-        user_id: str,
-        device_id: str,
-        *,
-        now: datetime,
-        ttl: timedelta,
-        session_id: str | None = None,
-        takeover: bool = False,
-    ) -> Lease:
-        """Make a device the active one."""
-        return self._call(
-            self.inner.acquire_lease,
-            user_id,
-            device_id,
-            now=now,
-            ttl=ttl,
-            session_id=session_id,
-            takeover=takeover,
-        )
-
-    def get_lease(self, user_id: str, *, now: datetime) -> Lease | None:
-        """The unexpired lease."""
-        return self._call(self.inner.get_lease, user_id, now=now)
-
-    def release_lease(self, user_id: str, device_id: str) -> bool:
-        """Drop a lease."""
-        return self._call(self.inner.release_lease, user_id, device_id)
-
-    def ping(self) -> bool:
-        """True when the store answers (and replays the spool if it does)."""
-        answered = self.inner.ping()
-        self._try_replay()
-        return answered
+        return await adrive(self._replay(), self._aprobe)
 
     def close(self) -> None:
         """Close the wrapped store."""
@@ -495,6 +213,253 @@ class ResilientShortTermStore(ShortTermStore):
         """Async :meth:`close`."""
         await self.inner.aclose()
 
+    # ------------------------------------------------------------------ procedures
+
+    def _handle(self, op: ops.Op) -> Procedure[Any]:
+        """One operation: replay first, forward, then fall back or repair."""
+        if self.spool.pending():
+            try:
+                yield from self._replay()
+            except StoreUnavailableError as exc:
+                _log_outage("store still unavailable, spool kept: %s", exc)
+                if isinstance(op, ops.AppendTurn):
+                    return (yield from self._spool(op))  # behind the older spooled turns
+        if isinstance(op, ops.AppendTurn):
+            return (yield from self._append(op))
+        if isinstance(op, ops.Load | ops.ReadMessages | ops.ListSessions):
+            return (yield from self._read(op))
+        if isinstance(op, ops.DeleteUser):
+            # Local copies first: a spooled turn replayed later must not bring the user back.
+            yield Local(lambda: self._erase_local(op.user_id))
+        (result,) = yield Forward([op])
+        return result
+
+    def _append(self, op: ops.AppendTurn) -> Procedure[AppendResult]:
+        if op.write_id is None:
+            # Chosen before the first attempt: a replay of a write that did land is a no-op.
+            op = ops.AppendTurn(
+                op.user_id,
+                op.session_id,
+                op.messages,
+                op.now,
+                op.update,
+                op.device_id,
+                uuid.uuid4().hex,
+            )
+        for _ in range(_MAX_REPAIRS):
+            try:
+                (result,) = yield Forward([op])
+                break
+            except StoreUnavailableError as exc:
+                _log_outage("store unavailable, spooling turn %s: %s", op.write_id, exc)
+                return (yield from self._spool(op))
+            except CorruptStateError as exc:  # a key of the wrong type blocks every write
+                if not (yield from self._repair(op.user_id, exc)):
+                    raise
+        else:
+            raise CorruptStateError(f"user {op.user_id!r}", "too many corrupt records in a write")
+        if result.applied:  # a deduplicated replay is already in the cached state
+            self._remember(op, result)
+        return result  # type: ignore[no-any-return]
+
+    def _spool(self, op: ops.AppendTurn) -> Procedure[AppendResult]:
+        turn = SpooledTurn(
+            op.write_id or uuid.uuid4().hex,
+            op.user_id,
+            op.session_id,
+            list(op.messages),
+            op.now,
+            op.update,
+            op.device_id,
+        )
+        yield Local(lambda: self.spool.append(turn))
+        state = self._remember(op, None)
+        return AppendResult(
+            turn_count=state.turn_count if state else 0,
+            message_count=state.message_count if state else 0,
+            spooled=True,
+        )
+
+    def _read(self, op: ops.Load | ops.ReadMessages | ops.ListSessions) -> Procedure[Any]:
+        wide = op
+        if isinstance(op, ops.Load):  # read the cache's window, serve the caller's
+            n = self.config.recent_messages if op.recent is None else op.recent
+            wide = ops.Load(op.user_id, op.session_id, max(n, self.config.recent_messages))
+        for _ in range(_MAX_REPAIRS):
+            try:
+                (result,) = yield Forward([wide])
+            except StoreUnavailableError:
+                return self._served(op)
+            except CorruptStateError as exc:
+                if (yield from self._repair(op.user_id, exc)):
+                    continue
+                return self._served_or_raise(op, exc)
+            if isinstance(op, ops.Load):
+                self._seen(op.user_id, op.session_id, result)
+                return _window(result, n)
+            return result
+        raise CorruptStateError(f"user {op.user_id!r}", "too many corrupt records in one read")
+
+    def _repair(self, user_id: str, exc: CorruptStateError) -> Procedure[bool]:
+        logger.error("corrupt record %s (%s): setting it aside", exc.key, exc.reason)
+        now = self.clock.now()
+        repaired = yield from repair(
+            user_id,
+            exc,
+            keys=self._keys,
+            log=self.quarantine_log,
+            now=now,
+            retention=self.quarantine_retention,
+        )
+        outcome = "repaired" if repaired else "unrecoverable"
+        self.quarantined.append(QuarantineEvent(exc.key, exc.reason, now, repaired, outcome))
+        return repaired
+
+    def _replay(self) -> Procedure[int]:
+        """Send every spooled turn in order, then drop the ones sent (by write id)."""
+        turns: list[SpooledTurn] = yield Local(self.spool.take)
+        sent: set[str] = set()
+        try:
+            for turn in turns:
+                op = ops.AppendTurn(
+                    turn.user_id,
+                    turn.session_id,
+                    turn.messages,
+                    turn.now,
+                    turn.update,
+                    turn.device_id,
+                    turn.write_id,
+                )
+                try:
+                    yield Forward([op])
+                except InvalidInputError as exc:
+                    # The store refuses it for good (too large, say): keep it aside.
+                    logger.error("spooled turn %s refused by the store: %s", turn.write_id, exc)
+                    yield Local(partial(self.spool.reject, turn.to_line()))
+                sent.add(turn.write_id)
+        finally:
+            if sent:
+                yield Local(lambda: self.spool.drop(sent))
+        if sent:
+            logger.info("replayed %d spooled turns", len(sent))
+        return len(sent)
+
+    # ------------------------------------------------------------------ serving from the cache
+
+    def _served(self, op: ops.Load | ops.ReadMessages | ops.ListSessions) -> Any:
+        """What this process knows, for a read the store cannot serve now."""
+        if isinstance(op, ops.ListSessions):
+            return self._cached_sessions(op.user_id)
+        state = self._cached(op.user_id, op.session_id)
+        if state is None:
+            raise StoreUnavailableError(
+                f"store unavailable and no state of session {op.session_id!r} of user "
+                f"{op.user_id!r} was seen by this process; retry when the store is back"
+            )
+        logger.debug("store unavailable: serving %s/%s from cache", op.user_id, op.session_id)
+        if isinstance(op, ops.Load):
+            n = self.config.recent_messages if op.recent is None else op.recent
+            return _window(state, n)
+        first = state.message_count - len(state.messages)
+        positions = range(state.message_count)[op.start : op.end]
+        return [state.messages[p - first] for p in positions if p >= first]
+
+    def _served_or_raise(
+        self, op: ops.Load | ops.ReadMessages | ops.ListSessions, exc: CorruptStateError
+    ) -> Any:
+        try:
+            served = self._served(op)
+        except StoreUnavailableError:
+            raise exc from None
+        self.quarantined.append(
+            QuarantineEvent(exc.key, exc.reason, self.clock.now(), False, "rebuilt_from_cache")
+        )
+        return served
+
+    def _cached(self, user_id: str, session_id: str) -> SessionState | None:
+        with self._cache_lock:
+            entry = self._cache.get((user_id, session_id))
+            if entry is None:
+                return None
+            state = materialize(entry, self.config, self._keep)
+            if state is None:
+                return None
+            self._cache[(user_id, session_id)] = _Entry(state)
+            return state
+
+    def _cached_sessions(self, user_id: str) -> list[SessionInfo]:
+        with self._cache_lock:
+            sids = [sid for (uid, sid) in self._cache if uid == user_id]
+        states = [s for s in (self._cached(user_id, sid) for sid in sids) if s is not None]
+        infos = [
+            SessionInfo(
+                session_id=s.session_id,
+                last_active=s.last_active,
+                started_at=s.started_at,
+                turn_count=s.turn_count,
+                status=s.status,
+                topic=s.topic,
+            )
+            for s in states
+        ]
+        return sorted(infos, key=lambda i: (i.last_active, i.session_id), reverse=True)
+
+    def _seen(self, user_id: str, session_id: str, state: SessionState | None) -> None:
+        ref = (user_id, session_id)
+        with self._cache_lock:
+            if state is None:
+                self._cache.pop(ref, None)
+            else:
+                self._put(ref, _Entry(state))
+
+    def _remember(self, op: ops.AppendTurn, result: AppendResult | None) -> SessionState | None:
+        """Record a turn in the cache (the store's result, or None when spooled).
+
+        Returns the resulting state only when spooled (the caller reports its counters).
+        """
+        ref = (op.user_id, op.session_id)
+        with self._cache_lock:
+            entry = self._cache.get(ref)
+            if entry is None:
+                if result is None or result.turn_count != 1:
+                    return None  # a session this process never saw: nothing to build on
+                entry = _Entry(None)  # this append created the session
+            entry.turns.append((op, result))
+            self._put(ref, entry)
+            if result is not None and len(entry.turns) <= self._keep:
+                return None
+            state = materialize(entry, self.config, self._keep)
+            self._cache[ref] = _Entry(state)
+            return state
+
+    def _put(self, ref: Ref, entry: _Entry) -> None:
+        """Insert as most recently used; call with the cache lock held."""
+        self._cache[ref] = entry
+        self._cache.move_to_end(ref)
+        while len(self._cache) > self._cache_sessions:
+            self._cache.popitem(last=False)
+
+    def _erase_local(self, user_id: str) -> None:
+        """Forget a user locally: cache, spooled and rejected turns, quarantine lines."""
+        with self._cache_lock:
+            for ref in [r for r in self._cache if r[0] == user_id]:
+                del self._cache[ref]
+        self.spool.erase_user(user_id)
+        erase_jsonl_lines(self.quarantine_log.path, user_id)
+
+
+def _log_outage(message: str, *args: object) -> None:
+    """Log a call met by an outage: a warning, but only a debug line while the circuit is
+    open (the breaker logs opening and closing once; a log line per call would flood)."""
+    exc = args[-1]
+    level = logging.DEBUG if isinstance(exc, CircuitOpenError) else logging.WARNING
+    logger.log(level, message, *args)
+
+
+def _probes(ops_: Sequence[ops.Op]) -> bool:
+    """A health check is tried even while the circuit is open: it is how the circuit closes."""
+    return len(ops_) == 1 and isinstance(ops_[0], ops.Ping)
+
 
 def _window(state: SessionState | None, n: int) -> SessionState | None:
     if state is None or len(state.messages) <= n:
@@ -502,4 +467,4 @@ def _window(state: SessionState | None, n: int) -> SessionState | None:
     return state.model_copy(update={"messages": state.messages[-n:] if n > 0 else []})
 
 
-__all__ = ["QuarantineEvent", "ResilientShortTermStore", "Spool", "SpooledTurn", "apply_turn"]
+__all__ = ["QuarantineEvent", "ResilientShortTermStore", "materialize"]

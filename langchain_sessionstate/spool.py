@@ -140,6 +140,29 @@ class Spool:
             handle.flush()
             os.fsync(handle.fileno())
 
+    def take(self) -> list[SpooledTurn]:
+        """Every readable spooled turn, in order (read under the lock; the file is kept)."""
+        with self.locked():
+            return self.read()
+
+    def drop(self, write_ids: set[str]) -> None:
+        """Remove the turns with these write ids (replayed), keeping any appended since."""
+        if not write_ids:
+            return
+        with self.locked():
+            self.rewrite([t for t in self.read() if t.write_id not in write_ids])
+
+    def erase_user(self, user_id: str) -> int:
+        """Remove one user's turns from the spool and from the rejected file (erasure)."""
+        with self.locked():
+            turns = self.read()
+            kept = [t for t in turns if t.user_id != user_id]
+            if len(kept) != len(turns):
+                self.rewrite(kept)
+            removed = len(turns) - len(kept)
+            removed += erase_jsonl_lines(self.rejected_path, user_id)
+        return removed
+
     def rewrite(self, turns: Sequence[SpooledTurn]) -> None:
         """Atomically replace the spool with ``turns`` (empty: truncate)."""
         tmp = self.path.with_suffix(".tmp")
@@ -156,4 +179,30 @@ class Spool:
             os.close(fd)
 
 
-__all__ = ["Spool", "SpooledTurn"]
+def erase_jsonl_lines(path: Path, user_id: str) -> int:
+    """Drop the JSONL lines of ``path`` whose ``user_id`` field is ``user_id``; returns count.
+
+    A torn line that cannot be parsed is dropped when it holds the user's ``"user_id":`` field
+    as this module writes it.
+    """
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return 0
+    needle = b'"user_id":' + json.dumps(user_id).encode()
+    kept = []
+    for line in lines:
+        try:
+            owner = json.loads(line).get("user_id")
+        except (ValueError, AttributeError):
+            owner = user_id if needle in line else None
+        if owner != user_id:
+            kept.append(line)
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(b"".join(line + b"\n" for line in kept))
+        os.replace(tmp, path)
+    return len(lines) - len(kept)
+
+
+__all__ = ["Spool", "SpooledTurn", "erase_jsonl_lines"]

@@ -10,6 +10,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_cluster",
     "tests.fixtures.embeddings",
     "tests.fixtures.chroma_server",
     "tests.fixtures.adapters",

@@ -65,6 +65,7 @@ def two_users(
     memory = SessionMemory.from_url(
         redis_url,
         chroma_path=tmp_path / "chroma",
+        spool_dir=tmp_path / "spool",
         embeddings=embeddings,
         clock=clock,
         settings=settings,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import redis.asyncio.cluster
 from langchain_core.messages import AIMessage, HumanMessage
 from redis.cluster import RedisCluster
 
@@ -15,18 +14,16 @@ from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.models import FlowState, SessionStatus, StateUpdate
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 
-pytest_plugins = ["tests.fixtures.redis_cluster"]
-
 USERS = [f"user-{i}" for i in range(24)]  # enough to land on every node
 
 
 @pytest.fixture
-def cluster_store(redis_cluster_url: str, prefix: str) -> Iterator[RedisShortTermStore]:
-    client = RedisCluster.from_url(redis_cluster_url)
-    aclient = redis.asyncio.cluster.RedisCluster.from_url(redis_cluster_url)
-    store = RedisShortTermStore(client, aclient, config=ShortTermConfig(key_prefix=prefix))  # type: ignore[arg-type]
+async def cluster_store(redis_cluster_url: str, prefix: str) -> AsyncIterator[RedisShortTermStore]:
+    store = RedisShortTermStore.from_url(
+        redis_cluster_url, config=ShortTermConfig(key_prefix=prefix), cluster=True
+    )
     yield store
-    client.close()
+    await store.aclose()
 
 
 def test_users_spread_over_several_nodes(redis_cluster_url: str) -> None:

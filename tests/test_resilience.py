@@ -17,12 +17,14 @@ import pytest
 import redis
 from langchain_core.messages import AIMessage, HumanMessage
 
+from langchain_sessionstate import codec
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import CorruptStateError, StoreUnavailableError
 from langchain_sessionstate.keys import KeySchema
 from langchain_sessionstate.models import StateUpdate
 from langchain_sessionstate.resilience import ResilientShortTermStore
+from langchain_sessionstate.retry import CircuitBreaker, FailurePolicy
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 from tests.fixtures.redis_server import RedisProcess
 
@@ -40,8 +42,10 @@ def own_redis(redis_process: RedisProcess, prefix: str) -> tuple[RedisProcess, s
 
 
 def _store(url: str, prefix: str, spool: Path, clock: SimulatedClock) -> ResilientShortTermStore:
+    """A resilient Redis store whose circuit lets a probe through 10 ms after it opens."""
     inner = RedisShortTermStore.from_url(url, config=ShortTermConfig(key_prefix=prefix))
-    return ResilientShortTermStore(inner, spool_dir=spool, clock=clock)
+    policy = FailurePolicy(breaker=CircuitBreaker(reset_after=0.01))
+    return ResilientShortTermStore(inner, spool_dir=spool, clock=clock, policy=policy)
 
 
 def _contents(store: ResilientShortTermStore, user: str, sid: str) -> list[str]:
@@ -196,16 +200,19 @@ def test_a_torn_final_spool_line_is_kept_aside_and_the_rest_replayed(
 def test_forgetting_a_user_removes_their_spooled_turns_only(
     own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
 ) -> None:
-    """Erasure reaches the local spool; other users' spooled turns survive."""
+    """Erasure reaches the local spool at once, even while Redis is down (the call still
+    fails, to be retried); other users' spooled turns survive and are replayed."""
     server, prefix = own_redis
     store = _store(server.url, prefix, tmp_path, clock)
     server.stop()
     store.append_turn("ann", "s1", _turn(0), now=clock.now())
     store.append_turn("bob", "s1", _turn(1), now=clock.now())
-    server.start()
-    store.delete_user("ann")
+    with pytest.raises(StoreUnavailableError):
+        store.delete_user("ann")
     assert b"ann" not in (tmp_path / "spool.jsonl").read_bytes()
+    server.start()
     assert store.replay() == 1
+    store.delete_user("ann")
     assert _contents(store, "bob", "s1") == ["question 1", "answer 1"]
     assert store.list_sessions("ann") == []
     store.close()
@@ -237,6 +244,11 @@ def _keys(prefix: str) -> KeySchema:
     return KeySchema(ShortTermConfig(key_prefix=prefix))
 
 
+def _aside(client: redis.Redis, prefix: str, user: str, ref: str) -> bytes | None:
+    value = client.hget(_keys(prefix).user(user).quarantine, ref)
+    return value if isinstance(value, bytes) else None
+
+
 def test_a_corrupt_state_field_is_quarantined_and_the_session_repaired(
     redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
 ) -> None:
@@ -250,8 +262,8 @@ def test_a_corrupt_state_field_is_quarantined_and_the_session_repaired(
     assert state is not None
     assert state.topic is None
     assert state.message_count == 2
-    assert redis_client.hget(meta + ":quarantine", "f:topic") == b"\x01\x00garbage"
-    assert redis_client.ttl(meta + ":quarantine") > 0
+    assert _aside(redis_client, prefix, "ann", f"{meta}#f:topic") == b"\x01\x00garbage"
+    assert redis_client.ttl(_keys(prefix).user("ann").quarantine) > 0
     event = store.quarantined[-1]
     assert (event.key, event.outcome, event.saved_bytes) == (f"{meta}#f:topic", "repaired", True)
     saved = json.loads((tmp_path / "quarantine.jsonl").read_text().splitlines()[-1])
@@ -261,47 +273,36 @@ def test_a_corrupt_state_field_is_quarantined_and_the_session_repaired(
     store.close()
 
 
-def test_a_corrupt_message_is_served_from_the_cache_when_one_exists(
+def test_a_corrupt_message_is_set_aside_alone_and_the_rest_of_the_session_reads(
     redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
 ) -> None:
-    """A garbled message in the recent window: the last good state this process saw is
-    returned and the bad bytes are kept."""
-    store = _store(redis_url, prefix, tmp_path, clock)
-    store.append_turn("ann", "s1", _turn(0), now=clock.now())
-    assert store.load("ann", "s1") is not None
-    msgs = _keys(prefix).session("ann", "s1").msgs
-    redis_client.lset(msgs, 1, b"not an envelope")
-    state = store.load("ann", "s1")
-    assert state is not None
-    assert [m.content for m in state.lc_messages] == [
-        "question 0",
-        "answer 0",
-    ]
-    assert store.quarantined[-1].outcome == "rebuilt_from_cache"
-    assert redis_client.hget(msgs + ":quarantine", "[1]") == b"not an envelope"
-    store.close()
-
-
-def test_a_corrupt_message_without_any_good_copy_is_a_clear_error(
-    redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
-) -> None:
-    """With no cache and an unreadable history, load raises CorruptStateError naming the key."""
+    """A garbled message becomes a marked placeholder in its position; every other message,
+    the counters and the full history read as before, here and in a fresh process."""
     writer = _store(redis_url, prefix, tmp_path / "a", clock)
-    writer.append_turn("ann", "s1", _turn(0), now=clock.now())
+    for i in range(3):
+        writer.append_turn("ann", "s1", _turn(i), now=clock.now())
     msgs = _keys(prefix).session("ann", "s1").msgs
-    redis_client.lset(msgs, 0, b"junk")
+    redis_client.lset(msgs, 3, b"not an envelope")
     fresh = _store(redis_url, prefix, tmp_path / "b", clock)
-    with pytest.raises(CorruptStateError, match=r"msgs\[0\]"):
-        fresh.load("ann", "s1")
-    assert fresh.quarantined[-1].outcome == "unrecoverable"
+    state = fresh.load("ann", "s1")
+    assert state is not None
+    assert (state.turn_count, state.message_count) == (3, 6)
+    contents = [m.content for m in state.lc_messages]
+    assert contents[:3] == ["question 0", "answer 0", "question 1"]
+    assert contents[4:] == ["question 2", "answer 2"]
+    assert codec.is_placeholder(state.messages[3].message)
+    assert [codec.is_placeholder(t.message) for t in fresh.messages("ann", "s1")].count(True) == 1
+    assert fresh.quarantined[-1].outcome == "repaired"
+    assert _aside(redis_client, prefix, "ann", f"{msgs}[3]") == b"not an envelope"
     writer.close()
     fresh.close()
 
 
-def test_a_corrupt_required_field_is_rebuilt_from_the_full_history(
+def test_a_corrupt_required_field_is_rewritten_from_the_full_history(
     redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
 ) -> None:
-    """A garbled counter with no cache: the state is rebuilt from the message list."""
+    """A garbled counter with no cache: the field is rebuilt from the message list, in the
+    store too, and its bad bytes are kept aside."""
     writer = _store(redis_url, prefix, tmp_path / "a", clock)
     for i in range(3):
         writer.append_turn("ann", "s1", _turn(i), now=clock.now())
@@ -312,47 +313,72 @@ def test_a_corrupt_required_field_is_rebuilt_from_the_full_history(
     assert state is not None
     assert state.message_count == 6
     assert state.turn_count == 3
-    assert fresh.quarantined[-1].outcome == "rebuilt_from_history"
-    assert redis_client.hget(meta + ":quarantine", "turns") == b"three"
+    assert fresh.quarantined[-1].outcome == "repaired"
+    assert redis_client.hget(meta, "turns") == b"3"
+    assert _aside(redis_client, prefix, "ann", f"{meta}#turns") == b"three"
     writer.close()
     fresh.close()
 
 
-def test_apply_turn_updates_the_cached_state_like_the_store_would(clock: SimulatedClock) -> None:
-    """Counters advance, set fields change, explicit None clears lists, old messages roll off."""
-    from langchain_sessionstate.models import SessionState, SessionStatus
-    from langchain_sessionstate.resilience import apply_turn
+def test_a_corrupt_counter_and_a_corrupt_message_are_both_repaired_in_one_read(
+    redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
+) -> None:
+    """Rebuilding a counter needs the history; a bad message in it is set aside first."""
+    store = _store(redis_url, prefix, tmp_path, clock)
+    for i in range(2):
+        store.append_turn("ann", "s1", _turn(i), now=clock.now())
+    k = _keys(prefix).session("ann", "s1")
+    redis_client.hset(k.meta, "msgs", b"??")
+    redis_client.lset(k.msgs, 0, b"junk")
+    state = store.load("ann", "s1")
+    assert state is not None
+    assert state.message_count == 4
+    assert {e.key for e in store.quarantined} == {f"{k.meta}#msgs", f"{k.msgs}[0]"}
+    store.close()
 
-    state = SessionState(
-        user_id="ann",
-        session_id="s1",
-        status=SessionStatus.SOFT_EXPIRED,
-        started_at=clock.now(),
-        last_active=clock.now(),
-        entities=["Lisbon"],
-        topic="trip",
-    )
-    later = clock.advance(timedelta(minutes=40))
-    for i in range(3):
-        state = apply_turn(
-            state,
-            _turn(i),
-            now=later,
-            update=StateUpdate(tone="warm", entities=None),
-            device_id="phone",
-            keep=4,
-        )
-    assert (state.turn_count, state.message_count) == (3, 6)
-    assert state.status is SessionStatus.ACTIVE
-    assert state.last_active == later
-    assert (state.topic, state.tone, state.entities) == ("trip", "warm", [])
-    assert [m.content for m in state.lc_messages] == [
-        "question 1",
-        "answer 1",
-        "question 2",
-        "answer 2",
-    ]
-    assert state.messages[-1].device_id == "phone"
+
+def test_an_unrepairable_record_without_any_good_copy_is_a_clear_error(
+    redis_url: str, prefix: str, tmp_path: Path, clock: SimulatedClock, redis_client: redis.Redis
+) -> None:
+    """A session with no messages to rebuild its garbled clock from, and no cache: load raises
+    CorruptStateError naming the key, and the bad bytes are still kept aside."""
+    writer = _store(redis_url, prefix, tmp_path / "a", clock)
+    writer.append_turn("ann", "s1", [], now=clock.now())
+    meta = _keys(prefix).session("ann", "s1").meta
+    redis_client.hset(meta, "last_active", b"soon")
+    fresh = _store(redis_url, prefix, tmp_path / "b", clock)
+    with pytest.raises(CorruptStateError, match="last_active"):
+        fresh.load("ann", "s1")
+    assert fresh.quarantined[-1].outcome == "unrecoverable"
+    writer.close()
+    fresh.close()
+
+
+def test_the_cached_state_after_turns_and_spooled_turns_equals_what_the_store_loads(
+    own_redis: tuple[RedisProcess, str], tmp_path: Path, clock: SimulatedClock
+) -> None:
+    """Served during an outage, the state (counters, fields, recent messages) is what Redis
+    returns once the spooled turns are replayed: one turn rule, two implementations."""
+    server, prefix = own_redis
+    store = _store(server.url, prefix, tmp_path, clock)
+    store.append_turn("ann", "s1", _turn(0), now=clock.now(), update=StateUpdate(topic="trip"))
+    assert store.load("ann", "s1") is not None
+    for i in range(1, 4):
+        clock.advance(timedelta(minutes=1))
+        store.append_turn("ann", "s1", _turn(i), now=clock.now(), device_id="phone")
+    _save_and_kill(server)
+    for i in range(4, 7):
+        clock.advance(timedelta(minutes=1))
+        update = StateUpdate(tone="warm", entities=None, topic=None if i == 6 else "trip")
+        assert store.append_turn("ann", "s1", _turn(i), now=clock.now(), update=update).spooled
+    served = store.load("ann", "s1", recent=5)
+    server.start()
+    assert store.replay() == 3
+    loaded = store.load("ann", "s1", recent=5)
+    assert served is not None
+    assert loaded is not None
+    assert served.model_dump() == loaded.model_dump()
+    store.close()
 
 
 def test_a_frozen_redis_times_out_into_the_spool_and_the_turn_lands_exactly_once(

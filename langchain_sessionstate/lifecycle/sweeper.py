@@ -41,6 +41,7 @@ from langchain_sessionstate.errors import (
     SessionStateError,
     StoreUnavailableError,
 )
+from langchain_sessionstate.lifecycle.compact import Compactor
 from langchain_sessionstate.lifecycle.finalize import FinalizeReport
 from langchain_sessionstate.lifecycle.policy import (
     Due,
@@ -110,9 +111,11 @@ class Sweeper:
         clock: Clock,
         lifecycle: LifecycleConfig,
         worker_id: str | None = None,
+        compactor: Compactor | None = None,
     ) -> None:
         self.short_term = short_term
         self.finalizer = finalizer
+        self.compactor = compactor
         self.clock = clock
         self.lifecycle = lifecycle
         self.worker_id = worker_id or default_worker_id()
@@ -201,9 +204,22 @@ class Sweeper:
             return False
         if marked:
             report.soft_expired += 1
+            self._compact_idle(user_id, session_id, report)
         else:
             report.skipped += 1
         return marked
+
+    def _compact_idle(self, user_id: str, session_id: str, report: SweepReport) -> None:
+        """Fold what is left outside the window of a session going idle, so a restore gets a
+        summary covering everything the prompt's window does not show."""
+        if self.compactor is None:
+            return
+        try:
+            self.compactor.compact(user_id, session_id, force=True)
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:  # the session stays soft-expired; compaction is best effort
+            self._failed(report, "compact", user_id, session_id, exc)
 
     def _finalize(self, user_id: str, session_id: str, report: SweepReport) -> bool:
         ttl = self.lifecycle.claim_ttl

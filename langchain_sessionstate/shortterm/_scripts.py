@@ -13,13 +13,12 @@ across shards (``due_sessions``, ``due_archives``) are sent as non-transactional
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any, TypeVar
-
-from langchain_core.messages import BaseMessage
 
 from langchain_sessionstate import codec
 from langchain_sessionstate.clock import from_ms, to_ms
@@ -29,8 +28,8 @@ from langchain_sessionstate.keys import (
     KeySchema,
     escape_id,
     parse_index_member,
+    parse_record_ref,
     unescape_id,
-    validate_id,
 )
 from langchain_sessionstate.models import (
     AppendResult,
@@ -38,9 +37,9 @@ from langchain_sessionstate.models import (
     SessionInfo,
     SessionState,
     SessionStatus,
-    StateUpdate,
     TimedMessage,
 )
+from langchain_sessionstate.shortterm import ops
 
 T = TypeVar("T")
 
@@ -49,7 +48,7 @@ SCRIPTS: dict[str, str] = {
     name: files("langchain_sessionstate.shortterm")
     .joinpath(f"{name}.lua")
     .read_text(encoding="utf-8")
-    for name in ("append", "load", "set_status", "acquire", "release")
+    for name in ("append", "update", "load", "set_status", "acquire", "release")
 }
 """Lua sources by name, from the ``*.lua`` files beside this module (package data)."""
 
@@ -81,7 +80,8 @@ class Step:
     atomic: bool = True
 
 
-Op = Generator[Step, list[Any], T]
+Plan = Generator[Step, list[Any], T]
+"""An operation's plan: yields the steps to send, receives their replies, returns the result."""
 
 
 def _one(*args: Any) -> Step:
@@ -107,32 +107,17 @@ def _pairs(reply: Any) -> list[tuple[Any, float]]:
 # --------------------------------------------------------------------------- turns and state
 
 
-def append_turn(
-    keys: KeySchema,
-    config: ShortTermConfig,
-    user_id: str,
-    session_id: str,
-    messages: Sequence[BaseMessage],
-    *,
-    now: datetime,
-    update: StateUpdate | None,
-    device_id: str | None,
-    write_id: str | None,
-) -> Op[AppendResult]:
+def append_turn(keys: KeySchema, config: ShortTermConfig, op: ops.AppendTurn) -> Plan[AppendResult]:
     """One script call: replay check, RPUSH, counters, state fields, indexes, sliding TTL."""
-    k = keys.session(user_id, session_id)
-    if device_id is not None:
-        validate_id(device_id, "device_id")
-    if write_id is not None:
-        validate_id(write_id, "write_id")
-    now_ms = to_ms(now)
-    encoded = [codec.encode_raw_message(m, now_ms, device_id, config) for m in messages]
-    fields = codec.encode_update(update, config)
+    k = keys.session(op.user_id, op.session_id)
+    now_ms = to_ms(op.now)
+    encoded = [codec.encode_raw_message(m, now_ms, op.device_id, config) for m in op.messages]
+    fields = codec.encode_update(op.update, config)
     args: list[Any] = [
-        write_id or "",
+        op.write_id or "",
         now_ms,
         _ms(config.key_ttl),
-        device_id or "",
+        op.device_id or "",
         k.member,
         k.session,
         len(fields),
@@ -148,15 +133,25 @@ def append_turn(
     return AppendResult(turn_count=int(turns), message_count=int(count), applied=bool(applied))
 
 
-def load(
-    keys: KeySchema, config: ShortTermConfig, user_id: str, session_id: str, recent: int | None
-) -> Op[SessionState | None]:
+def update_state(keys: KeySchema, config: ShortTermConfig, op: ops.UpdateState) -> Plan[bool]:
+    """One script call: the fields, only if the session exists, and its keys' sliding TTL."""
+    k = keys.session(op.user_id, op.session_id)
+    args: list[Any] = [_ms(config.key_ttl)]
+    for name, value in codec.encode_update(op.update, config):
+        args.append(name)
+        args.append(value)
+    (reply,) = yield Step((Eval("update", (k.meta, k.msgs, k.writes), tuple(args)),))
+    return bool(reply)
+
+
+def load(keys: KeySchema, config: ShortTermConfig, op: ops.Load) -> Plan[SessionState | None]:
     """HGETALL meta + LRANGE of the recent messages: one atomic script call.
 
     A script rather than a MULTI pipeline: same single round trip, less client overhead.
     """
+    user_id, session_id = op.user_id, op.session_id
     k = keys.session(user_id, session_id)
-    n = config.recent_messages if recent is None else recent
+    n = config.recent_messages if op.recent is None else op.recent
     ((flat, tail),) = yield Step((Eval("load", (k.meta, k.msgs), (n,)),))
     if not flat:
         return None
@@ -167,10 +162,11 @@ def load(
 
 
 def messages(
-    keys: KeySchema, user_id: str, session_id: str, start: int, end: int | None
-) -> Op[list[TimedMessage]]:
+    keys: KeySchema, config: ShortTermConfig, op: ops.ReadMessages
+) -> Plan[list[TimedMessage]]:
     """LRANGE with Python slice semantics."""
-    k = keys.session(user_id, session_id)
+    k = keys.session(op.user_id, op.session_id)
+    start, end = op.start, op.end
     if end == 0:
         return []
     stop = -1 if end is None else end - 1
@@ -183,8 +179,11 @@ def messages(
 _INFO_FIELDS = ("last_active", "started_at", "turns", "status", codec.field_name("topic"))
 
 
-def list_sessions(keys: KeySchema, user_id: str) -> Op[list[SessionInfo]]:
+def list_sessions(
+    keys: KeySchema, config: ShortTermConfig, op: ops.ListSessions
+) -> Plan[list[SessionInfo]]:
     """The user's session zset, then the listed fields of each meta hash."""
+    user_id = op.user_id
     u = keys.user(user_id)
     (members,) = yield _one("ZRANGE", u.sessions, 0, -1)
     sids = [unescape_id(_text(m)) for m in members]
@@ -200,9 +199,9 @@ def list_sessions(keys: KeySchema, user_id: str) -> Op[list[SessionInfo]]:
     return sorted(infos, key=lambda i: (i.last_active, i.session_id), reverse=True)
 
 
-def delete_session(keys: KeySchema, user_id: str, session_id: str) -> Op[bool]:
+def delete_session(keys: KeySchema, config: ShortTermConfig, op: ops.DeleteSession) -> Plan[bool]:
     """Live keys and index entries of one session, in one MULTI (its archive stays)."""
-    k = keys.session(user_id, session_id)
+    k = keys.session(op.user_id, op.session_id)
     replies = yield Step(
         (
             Cmd(("DEL", k.meta)),
@@ -215,12 +214,12 @@ def delete_session(keys: KeySchema, user_id: str, session_id: str) -> Op[bool]:
     return bool(replies[0])
 
 
-def delete_user(keys: KeySchema, user_id: str) -> Op[int]:
+def delete_user(keys: KeySchema, config: ShortTermConfig, op: ops.DeleteUser) -> Plan[int]:
     """Read the user's two indexes, delete everything they name; repeat until nothing is left.
 
     The repeat catches a session created by a concurrent turn between the two round trips.
     """
-    u = keys.user(user_id)
+    u = keys.user(op.user_id)
     deleted = 0
     for _ in range(10):
         sessions, archives = yield Step(
@@ -228,7 +227,7 @@ def delete_user(keys: KeySchema, user_id: str) -> Op[int]:
         )
         sids = [_text(s) for s in sessions]
         aids = [_text(a) for a in archives]
-        doomed: list[str] = [u.sessions, u.archives, u.lease]
+        doomed: list[str] = [u.sessions, u.archives, u.lease, u.quarantine]
         for s in sids:
             doomed.extend(u.session(s))
         doomed.extend(u.archive(a) for a in aids)
@@ -249,13 +248,10 @@ def delete_user(keys: KeySchema, user_id: str) -> Op[int]:
 # --------------------------------------------------------------------------- lifecycle
 
 
-def set_status(
-    keys: KeySchema, config: ShortTermConfig, user_id: str, session_id: str, status: SessionStatus
-) -> Op[bool]:
+def set_status(keys: KeySchema, config: ShortTermConfig, op: ops.SetStatus) -> Plan[bool]:
     """Status field and index move in one script."""
-    k = keys.session(user_id, session_id)
-    status = SessionStatus(status)
-    args = (status.value, k.member, _ms(config.key_ttl))
+    k = keys.session(op.user_id, op.session_id)
+    args = (op.status.value, k.member, _ms(config.key_ttl))
     (reply,) = yield Step((Eval("set_status", (k.meta, k.sweep_active, k.sweep_soft), args),))
     return bool(reply)
 
@@ -278,19 +274,15 @@ def _merge(replies: list[Any], limit: int) -> list[tuple[float, str]]:
 
 
 def due_sessions(
-    keys: KeySchema, status: SessionStatus, idle_before: datetime, limit: int
-) -> Op[list[tuple[str, str, datetime]]]:
+    keys: KeySchema, config: ShortTermConfig, op: ops.DueSessions
+) -> Plan[list[tuple[str, str, datetime]]]:
     """The oldest ``limit`` of each shard's index, merged: cost grows with ``limit``, not size."""
-    status = SessionStatus(status)
-    if status is SessionStatus.ACTIVE:
-        indexes = [keys.sweep_active(t) for t in keys.all_tags()]
-    elif status is SessionStatus.SOFT_EXPIRED:
-        indexes = [keys.sweep_soft(t) for t in keys.all_tags()]
-    else:
-        raise InvalidInputError(f"due_sessions takes ACTIVE or SOFT_EXPIRED, got {status!r}")
+    index = keys.sweep_active if op.status is SessionStatus.ACTIVE else keys.sweep_soft
+    indexes = [index(t) for t in keys.all_tags()]
+    limit = op.limit
     if limit <= 0:
         return []
-    replies = yield _index_step(indexes, to_ms(idle_before), limit)
+    replies = yield _index_step(indexes, to_ms(op.idle_before), limit)
     out: list[tuple[str, str, datetime]] = []
     for score, member in _merge(replies, limit):
         user, session = parse_index_member(member)
@@ -298,52 +290,36 @@ def due_sessions(
     return out
 
 
-def claim(
-    keys: KeySchema,
-    user_id: str,
-    session_id: str,
-    worker: str,
-    *,
-    now: datetime,
-    ttl: timedelta,
-) -> Op[bool]:
+def claim(keys: KeySchema, config: ShortTermConfig, op: ops.Claim) -> Plan[bool]:
     """Compare-and-set of the claim by the caller's clock; a real PX guards against leaks."""
-    k = keys.session(user_id, session_id)
-    w = escape_id(worker, "worker")
-    now_ms = to_ms(now)
-    args = (w, now_ms, now_ms + _ms(ttl), _ms(ttl), "", "0")
+    k = keys.session(op.user_id, op.session_id)
+    w = escape_id(op.worker, "worker")
+    now_ms = to_ms(op.now)
+    args = (w, now_ms, now_ms + _ms(op.ttl), _ms(op.ttl), "", "0")
     ((ok, _holder),) = yield Step((Eval("acquire", (k.claim,), args),))
     return bool(ok)
 
 
-def release(keys: KeySchema, user_id: str, session_id: str, worker: str) -> Op[None]:
+def release(keys: KeySchema, config: ShortTermConfig, op: ops.Release) -> Plan[None]:
     """Delete the claim only when ``worker`` holds it."""
-    k = keys.session(user_id, session_id)
-    yield Step((Eval("release", (k.claim,), (escape_id(worker, "worker"),)),))
+    k = keys.session(op.user_id, op.session_id)
+    yield Step((Eval("release", (k.claim,), (escape_id(op.worker, "worker"),)),))
 
 
-def put_archive(
-    keys: KeySchema,
-    config: ShortTermConfig,
-    user_id: str,
-    session_id: str,
-    payload: bytes,
-    *,
-    delete_at: datetime,
-    real_now_ms: int,
-) -> Op[None]:
+def put_archive(keys: KeySchema, config: ShortTermConfig, op: ops.PutArchive) -> Plan[None]:
     """Archive, user index and shard index in one MULTI.
 
     Their real TTL is a leak guard: the time left until ``delete_at`` (by wall clock) plus
     ``key_ttl``; the sweeper deletes by the injected clock well before it.
     """
-    k = keys.session(user_id, session_id)
+    k = keys.session(op.user_id, op.session_id)
+    payload = op.payload
     if len(payload) > config.max_record_bytes:
         raise PayloadTooLargeError(
             f"archive is {len(payload)} bytes, more than max_record_bytes={config.max_record_bytes}"
         )
-    at = to_ms(delete_at)
-    guard = max(at - real_now_ms, 0) + _ms(config.key_ttl)
+    at = to_ms(op.delete_at)
+    guard = max(at - int(time.time() * 1000), 0) + _ms(config.key_ttl)
     yield Step(
         (
             Cmd(("SET", k.archive, bytes(payload), "PX", guard)),
@@ -358,24 +334,26 @@ def put_archive(
     )
 
 
-def get_archive(keys: KeySchema, user_id: str, session_id: str) -> Op[bytes | None]:
+def get_archive(keys: KeySchema, config: ShortTermConfig, op: ops.GetArchive) -> Plan[bytes | None]:
     """GET the archive."""
-    (value,) = yield _one("GET", keys.session(user_id, session_id).archive)
+    (value,) = yield _one("GET", keys.session(op.user_id, op.session_id).archive)
     return bytes(value) if value is not None else None
 
 
-def due_archives(keys: KeySchema, before: datetime, limit: int) -> Op[list[tuple[str, str]]]:
+def due_archives(
+    keys: KeySchema, config: ShortTermConfig, op: ops.DueArchives
+) -> Plan[list[tuple[str, str]]]:
     """Archives due for deletion, earliest first, across shards."""
-    if limit <= 0:
+    if op.limit <= 0:
         return []
     indexes = [keys.archives_index(t) for t in keys.all_tags()]
-    replies = yield _index_step(indexes, to_ms(before), limit)
-    return [parse_index_member(member) for _, member in _merge(replies, limit)]
+    replies = yield _index_step(indexes, to_ms(op.before), op.limit)
+    return [parse_index_member(member) for _, member in _merge(replies, op.limit)]
 
 
-def delete_archive(keys: KeySchema, user_id: str, session_id: str) -> Op[bool]:
+def delete_archive(keys: KeySchema, config: ShortTermConfig, op: ops.DeleteArchive) -> Plan[bool]:
     """Archive key and both index entries in one MULTI."""
-    k = keys.session(user_id, session_id)
+    k = keys.session(op.user_id, op.session_id)
     replies = yield Step(
         (
             Cmd(("DEL", k.archive)),
@@ -386,38 +364,32 @@ def delete_archive(keys: KeySchema, user_id: str, session_id: str) -> Op[bool]:
     return bool(replies[0])
 
 
-def list_archives(keys: KeySchema, user_id: str) -> Op[list[str]]:
+def list_archives(
+    keys: KeySchema, config: ShortTermConfig, op: ops.ListArchives
+) -> Plan[list[str]]:
     """The user's archive index, earliest deletion first."""
-    (members,) = yield _one("ZRANGE", keys.user(user_id).archives, 0, -1)
+    (members,) = yield _one("ZRANGE", keys.user(op.user_id).archives, 0, -1)
     return [unescape_id(_text(m)) for m in members]
 
 
 # --------------------------------------------------------------------------- device lease
 
 
-def _parse_lease(user_id: str, raw: Any) -> tuple[int, str, str | None]:
+def _parse_lease(raw: Any) -> tuple[int, str, str | None]:
     parts = _text(raw).split("|")
     session = unescape_id(parts[2]) if len(parts) > 2 and parts[2] else None
     return int(parts[0]), unescape_id(parts[1]), session
 
 
-def acquire_lease(
-    keys: KeySchema,
-    user_id: str,
-    device_id: str,
-    *,
-    now: datetime,
-    ttl: timedelta,
-    session_id: str | None,
-    takeover: bool,
-) -> Op[Lease]:
+def acquire_lease(keys: KeySchema, config: ShortTermConfig, op: ops.AcquireLease) -> Plan[Lease]:
     """Compare-and-set of the lease by the caller's clock; raises LeaseHeldError."""
+    user_id, device_id, session_id = op.user_id, op.device_id, op.session_id
     u = keys.user(user_id)
     d = escape_id(device_id, "device_id")
     s = escape_id(session_id, "session_id") if session_id is not None else ""
-    now_ms = to_ms(now)
-    expires = now_ms + _ms(ttl)
-    args = (d, now_ms, expires, _ms(ttl), s, "1" if takeover else "0")
+    now_ms = to_ms(op.now)
+    expires = now_ms + _ms(op.ttl)
+    args = (d, now_ms, expires, _ms(op.ttl), s, "1" if op.takeover else "0")
     ((ok, holder),) = yield Step((Eval("acquire", (u.lease,), args),))
     if not ok:
         raise LeaseHeldError(f"lease of user {user_id!r}", unescape_id(_text(holder)))
@@ -426,25 +398,96 @@ def acquire_lease(
     )
 
 
-def get_lease(keys: KeySchema, user_id: str, *, now: datetime) -> Op[Lease | None]:
+def get_lease(keys: KeySchema, config: ShortTermConfig, op: ops.GetLease) -> Plan[Lease | None]:
     """The lease unless expired by ``now``."""
-    (raw,) = yield _one("GET", keys.user(user_id).lease)
+    (raw,) = yield _one("GET", keys.user(op.user_id).lease)
     if raw is None:
         return None
-    expires, device, session = _parse_lease(user_id, raw)
-    if expires <= to_ms(now):
+    expires, device, session = _parse_lease(raw)
+    if expires <= to_ms(op.now):
         return None
-    return Lease(user_id=user_id, device_id=device, session_id=session, expires_at=from_ms(expires))
+    return Lease(
+        user_id=op.user_id, device_id=device, session_id=session, expires_at=from_ms(expires)
+    )
 
 
-def release_lease(keys: KeySchema, user_id: str, device_id: str) -> Op[bool]:
+def release_lease(keys: KeySchema, config: ShortTermConfig, op: ops.ReleaseLease) -> Plan[bool]:
     """Delete the lease only when ``device_id`` holds it."""
-    u = keys.user(user_id)
-    (reply,) = yield Step((Eval("release", (u.lease,), (escape_id(device_id, "device_id"),)),))
+    u = keys.user(op.user_id)
+    (reply,) = yield Step((Eval("release", (u.lease,), (escape_id(op.device_id, "device_id"),)),))
     return bool(reply)
 
 
-def ping() -> Op[bool]:
+def ping(keys: KeySchema, config: ShortTermConfig, op: ops.Ping) -> Plan[bool]:
     """PING."""
     (reply,) = yield _one("PING")
     return bool(reply)
+
+
+# --------------------------------------------------------------------------- raw records
+
+
+def set_aside(keys: KeySchema, config: ShortTermConfig, op: ops.SetAside) -> Plan[bytes | None]:
+    """Read the bad record, then keep it in the user's quarantine hash and (``remove``) take
+    it out, in one MULTI. Two round trips: a rare path, and a race only repeats the copy."""
+    ref = parse_record_ref(op.ref)
+    info = keys.parse(ref.key)
+    if info.user_id != op.user_id:
+        raise InvalidInputError(f"record {op.ref!r} does not belong to user {op.user_id!r}")
+    aside = keys.user(op.user_id).quarantine
+    if ref.field is not None:
+        (data,) = yield _one("HGET", ref.key, ref.field)
+    elif ref.index is not None:
+        (data,) = yield _one("LINDEX", ref.key, ref.index)
+    else:
+        (data,) = yield _one("DUMP", ref.key)  # any type: a key of the wrong type, say
+    if data is None:
+        return None
+    calls = [Cmd(("HSET", aside, op.ref, data)), Cmd(("PEXPIRE", aside, _ms(op.retention)))]
+    if op.remove:
+        calls.append(Cmd(_take_out(ref.key, ref.field, ref.index, op.replacement)))
+    yield Step(tuple(calls))
+    return bytes(data)
+
+
+def _take_out(
+    key: str, field: str | None, index: int | None, replacement: bytes | None
+) -> tuple[Any, ...]:
+    """The command that overwrites a record with ``replacement``, or deletes it."""
+    if field is not None:
+        return (
+            ("HSET", key, field, replacement) if replacement is not None else ("HDEL", key, field)
+        )
+    if index is not None:
+        if replacement is None:
+            raise InvalidInputError("a list item is replaced (by a placeholder), never deleted")
+        return ("LSET", key, index, replacement)
+    return ("SET", key, replacement, "KEEPTTL") if replacement is not None else ("DEL", key)
+
+
+PlanFor = Callable[[KeySchema, ShortTermConfig, Any], Plan[Any]]
+
+PLANS: dict[type[ops.Op], PlanFor] = {
+    ops.AppendTurn: append_turn,
+    ops.UpdateState: update_state,
+    ops.Load: load,
+    ops.ReadMessages: messages,
+    ops.ListSessions: list_sessions,
+    ops.DeleteSession: delete_session,
+    ops.DeleteUser: delete_user,
+    ops.SetStatus: set_status,
+    ops.DueSessions: due_sessions,
+    ops.Claim: claim,
+    ops.Release: release,
+    ops.PutArchive: put_archive,
+    ops.GetArchive: get_archive,
+    ops.DueArchives: due_archives,
+    ops.DeleteArchive: delete_archive,
+    ops.ListArchives: list_archives,
+    ops.AcquireLease: acquire_lease,
+    ops.GetLease: get_lease,
+    ops.ReleaseLease: release_lease,
+    ops.SetAside: set_aside,
+    ops.Ping: ping,
+}
+"""The plan of each operation type."""

@@ -6,6 +6,15 @@ local meta, msgs, writes, sessions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local active, soft = KEYS[5], KEYS[6]
 local now, ttl = ARGV[2], ARGV[3]
 local nf, nm = tonumber(ARGV[7]), tonumber(ARGV[8])
+-- A script is not rolled back when a command fails: refuse a key of the wrong type before
+-- anything is written, or a failed turn would leave its write id behind.
+local want = {'hash', 'list', 'set', 'zset', 'zset', 'zset'}
+for j = 1, 6 do
+  local t = redis.call('TYPE', KEYS[j])['ok']
+  if t ~= 'none' and t ~= want[j] then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[j] .. ' holds a ' .. t .. ', expected a ' .. want[j])
+  end
+end
 if ARGV[1] ~= '' and redis.call('SADD', writes, ARGV[1]) == 0 then
   local c = redis.call('HMGET', meta, 'turns', 'msgs')
   return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, 0}

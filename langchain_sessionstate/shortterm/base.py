@@ -1,10 +1,13 @@
-"""The short-term store interface: a handful of primitives, each with a sync and async form.
+"""The short-term store interface: ``batch`` and ``abatch`` over typed operations.
 
-Backends (in-memory, Redis) implement only these. Everything else (resumption, sweeping,
-adapters) is written once on top of them. Every method validates ids through
-:mod:`langchain_sessionstate.keys` before touching storage.
+A backend implements exactly those two methods (in-memory, Redis); a wrapper (resilience,
+tracing) wraps them. Every convenience below (``append_turn``, ``load``, ``messages``, the
+lifecycle primitives, the device lease) is written once here as one operation of
+:mod:`langchain_sessionstate.shortterm.ops`, so a guarantee added by a wrapper holds for all
+of them, sync and async.
 
-Contract highlights (tested by ``tests/shortterm/test_contract.py`` against every backend):
+Contract highlights (tested by ``tests/shortterm/test_contract.py`` against every backend and
+wrapper):
 
 * ``append_turn`` is atomic and never a read-modify-write of the message list: messages,
   state fields, turn count, last activity, the user's session list, the sweeper index and a
@@ -14,6 +17,7 @@ Contract highlights (tested by ``tests/shortterm/test_contract.py`` against ever
   :class:`~langchain_sessionstate.errors.CorruptStateError` naming the key for a bad record.
 * Sweeper primitives read an index by last activity, so their cost grows with the number of
   sessions due, never with the number stored.
+* Operations of one batch run in order; the first error is raised.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
 from langchain_core.messages import BaseMessage
 
+from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.models import (
     AppendResult,
     Lease,
@@ -33,6 +39,10 @@ from langchain_sessionstate.models import (
     StateUpdate,
     TimedMessage,
 )
+from langchain_sessionstate.shortterm import ops
+from langchain_sessionstate.shortterm.ops import Op, StoreOp
+
+R = TypeVar("R")
 
 SessionRef = tuple[str, str]
 """``(user_id, session_id)``."""
@@ -41,9 +51,32 @@ SessionRef = tuple[str, str]
 class ShortTermStore(ABC):
     """Live session state for many users; see the module docstring for the contract."""
 
-    # ------------------------------------------------------------------ turns and state
+    config: ShortTermConfig
 
     @abstractmethod
+    def batch(self, ops: Sequence[Op]) -> list[Any]:
+        """Run operations in order; one result per operation (the first error is raised)."""
+
+    @abstractmethod
+    async def abatch(self, ops: Sequence[Op]) -> list[Any]:
+        """Async :meth:`batch`."""
+
+    def run(self, op: StoreOp[R]) -> R:
+        """Run one operation and return its result."""
+        return cast(R, self.batch((op,))[0])
+
+    async def arun(self, op: StoreOp[R]) -> R:
+        """Async :meth:`run`."""
+        return cast(R, (await self.abatch((op,)))[0])
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends own nothing
+        """Release connections this store opened itself."""
+
+    async def aclose(self) -> None:  # noqa: B027
+        """Async :meth:`close`."""
+
+    # ------------------------------------------------------------------ turns and state
+
     def append_turn(
         self,
         user_id: str,
@@ -55,13 +88,11 @@ class ShortTermStore(ABC):
         device_id: str | None = None,
         write_id: str | None = None,
     ) -> AppendResult:
-        """Append one turn's messages and apply ``update``, atomically, in one round trip.
+        """Append one turn's messages and apply ``update``, atomically (:class:`ops.AppendTurn`)."""
+        return self.run(
+            ops.AppendTurn(user_id, session_id, messages, now, update, device_id, write_id)
+        )
 
-        Creates the session on first append (``started_at = now``). Increments the turn
-        count by one whatever the number of messages. Reactivates a soft-expired session.
-        """
-
-    @abstractmethod
     async def aappend_turn(
         self,
         user_id: str,
@@ -74,62 +105,72 @@ class ShortTermStore(ABC):
         write_id: str | None = None,
     ) -> AppendResult:
         """Async :meth:`append_turn`."""
+        return await self.arun(
+            ops.AppendTurn(user_id, session_id, messages, now, update, device_id, write_id)
+        )
 
-    @abstractmethod
+    def update_state(self, user_id: str, session_id: str, update: StateUpdate) -> bool:
+        """Write state fields without counting a turn (:class:`ops.UpdateState`)."""
+        return self.run(ops.UpdateState(user_id, session_id, update))
+
+    async def aupdate_state(self, user_id: str, session_id: str, update: StateUpdate) -> bool:
+        """Async :meth:`update_state`."""
+        return await self.arun(ops.UpdateState(user_id, session_id, update))
+
     def load(
         self, user_id: str, session_id: str, *, recent: int | None = None
     ) -> SessionState | None:
         """State plus the last ``recent`` messages (config default) in one round trip."""
+        return self.run(ops.Load(user_id, session_id, recent))
 
-    @abstractmethod
     async def aload(
         self, user_id: str, session_id: str, *, recent: int | None = None
     ) -> SessionState | None:
         """Async :meth:`load`."""
+        return await self.arun(ops.Load(user_id, session_id, recent))
 
-    @abstractmethod
     def messages(
         self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
     ) -> list[TimedMessage]:
         """Full history slice ``[start, end)`` (Python slice semantics, ``end=None`` = all)."""
+        return self.run(ops.ReadMessages(user_id, session_id, start, end))
 
-    @abstractmethod
     async def amessages(
         self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
     ) -> list[TimedMessage]:
         """Async :meth:`messages`."""
+        return await self.arun(ops.ReadMessages(user_id, session_id, start, end))
 
-    @abstractmethod
     def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """A user's live sessions, most recently active first."""
+        return self.run(ops.ListSessions(user_id))
 
-    @abstractmethod
     async def alist_sessions(self, user_id: str) -> list[SessionInfo]:
         """Async :meth:`list_sessions`."""
+        return await self.arun(ops.ListSessions(user_id))
 
-    @abstractmethod
     def delete_session(self, user_id: str, session_id: str) -> bool:
         """Remove a session's live keys and index entries; True if it existed."""
+        return self.run(ops.DeleteSession(user_id, session_id))
 
-    @abstractmethod
     async def adelete_session(self, user_id: str, session_id: str) -> bool:
         """Async :meth:`delete_session`."""
+        return await self.arun(ops.DeleteSession(user_id, session_id))
 
-    @abstractmethod
     def delete_user(self, user_id: str) -> int:
         """Remove every key of one user (sessions, archives, lease, indexes); returns count."""
+        return self.run(ops.DeleteUser(user_id))
 
-    @abstractmethod
     async def adelete_user(self, user_id: str) -> int:
         """Async :meth:`delete_user`."""
+        return await self.arun(ops.DeleteUser(user_id))
 
     # ------------------------------------------------------------------ lifecycle primitives
 
-    @abstractmethod
     def set_status(self, user_id: str, session_id: str, status: SessionStatus) -> bool:
         """Mark a session's status; SOFT_EXPIRED moves it to the soft index. False if absent."""
+        return self.run(ops.SetStatus(user_id, session_id, status))
 
-    @abstractmethod
     def due_sessions(
         self, status: SessionStatus, idle_before: datetime, limit: int
     ) -> list[tuple[str, str, datetime]]:
@@ -137,42 +178,42 @@ class ShortTermStore(ABC):
 
         Returns ``(user_id, session_id, last_active)``, oldest first, at most ``limit``.
         """
+        return self.run(ops.DueSessions(status, idle_before, limit))
 
-    @abstractmethod
     def claim(
         self, user_id: str, session_id: str, worker: str, *, now: datetime, ttl: timedelta
     ) -> bool:
         """Atomically claim a session for processing; an expired claim (by ``now``) is free."""
+        return self.run(ops.Claim(user_id, session_id, worker, now, ttl))
 
-    @abstractmethod
     def release(self, user_id: str, session_id: str, worker: str) -> None:
         """Drop a claim held by ``worker`` (no-op when held by another)."""
+        self.run(ops.Release(user_id, session_id, worker))
 
-    @abstractmethod
     def put_archive(
         self, user_id: str, session_id: str, payload: bytes, *, delete_at: datetime
     ) -> None:
         """Store a compressed raw transcript until ``delete_at`` (idempotent overwrite)."""
+        self.run(ops.PutArchive(user_id, session_id, payload, delete_at))
 
-    @abstractmethod
     def get_archive(self, user_id: str, session_id: str) -> bytes | None:
         """A stored archive, or None."""
+        return self.run(ops.GetArchive(user_id, session_id))
 
-    @abstractmethod
     def due_archives(self, before: datetime, limit: int) -> list[tuple[str, str]]:
         """Archives whose ``delete_at`` is before ``before``."""
+        return self.run(ops.DueArchives(before, limit))
 
-    @abstractmethod
     def delete_archive(self, user_id: str, session_id: str) -> bool:
         """Remove one archive and its index entry."""
+        return self.run(ops.DeleteArchive(user_id, session_id))
 
-    @abstractmethod
     def list_archives(self, user_id: str) -> list[str]:
         """Session ids of a user's archives."""
+        return self.run(ops.ListArchives(user_id))
 
     # ------------------------------------------------------------------ device lease
 
-    @abstractmethod
     def acquire_lease(
         self,
         user_id: str,
@@ -183,27 +224,45 @@ class ShortTermStore(ABC):
         session_id: str | None = None,
         takeover: bool = False,
     ) -> Lease:
-        """Make ``device_id`` the user's active device.
+        """Make ``device_id`` the user's active device (:class:`ops.AcquireLease`).
 
-        Renews when already held by it; raises
-        :class:`~langchain_sessionstate.errors.LeaseHeldError` when another device holds an
-        unexpired lease and ``takeover`` is False.
+        Raises:
+            LeaseHeldError: another device holds an unexpired lease and ``takeover`` is False.
         """
+        return self.run(ops.AcquireLease(user_id, device_id, now, ttl, session_id, takeover))
 
-    @abstractmethod
+    async def aacquire_lease(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        session_id: str | None = None,
+        takeover: bool = False,
+    ) -> Lease:
+        """Async :meth:`acquire_lease`."""
+        return await self.arun(ops.AcquireLease(user_id, device_id, now, ttl, session_id, takeover))
+
     def get_lease(self, user_id: str, *, now: datetime) -> Lease | None:
         """The unexpired lease, or None."""
+        return self.run(ops.GetLease(user_id, now))
 
-    @abstractmethod
+    async def aget_lease(self, user_id: str, *, now: datetime) -> Lease | None:
+        """Async :meth:`get_lease`."""
+        return await self.arun(ops.GetLease(user_id, now))
+
     def release_lease(self, user_id: str, device_id: str) -> bool:
         """Drop the lease if ``device_id`` holds it."""
+        return self.run(ops.ReleaseLease(user_id, device_id))
 
-    @abstractmethod
     def ping(self) -> bool:
         """True when the backend answers; raises StoreUnavailableError otherwise."""
+        return self.run(ops.Ping())
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most backends own nothing
-        """Release connections this store opened itself."""
+    async def aping(self) -> bool:
+        """Async :meth:`ping`."""
+        return await self.arun(ops.Ping())
 
-    async def aclose(self) -> None:  # noqa: B027
-        """Async :meth:`close`."""
+
+__all__ = ["SessionRef", "ShortTermStore"]

@@ -1,58 +1,60 @@
-"""The embedded short-term store: everything in process memory, guarded by one lock.
+"""The embedded short-term store: every operation applied to dicts in process memory.
 
-It keeps the same encoded bytes as the Redis store (through :mod:`langchain_sessionstate.codec`)
-and names records by the same keys (:mod:`langchain_sessionstate.keys`), so sizes, limits and
-corruption errors behave identically; only durability differs. Async methods call the sync
-ones: there is no I/O to wait for. Nothing expires by wall-clock time here; the sweeper expires
-sessions by the injected clock, as it does on Redis.
+It keeps the same encoded bytes as the Redis store (through :mod:`langchain_sessionstate.codec`),
+changes a session exactly as ``append.lua`` does (through :mod:`.rule`) and names records by
+the same keys (:mod:`langchain_sessionstate.keys`), so sizes, limits and corruption errors
+behave identically; only durability differs. ``abatch`` runs ``batch``: there is no I/O to wait
+for. Nothing expires by wall-clock time here; the sweeper expires sessions by the injected
+clock, as it does on Redis.
 """
 
 from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-
-from langchain_core.messages import BaseMessage
+from typing import Any
 
 from langchain_sessionstate import codec
 from langchain_sessionstate.clock import from_ms, to_ms
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError, PayloadTooLargeError
-from langchain_sessionstate.keys import KeySchema, validate_id
+from langchain_sessionstate.keys import KeySchema, parse_record_ref
 from langchain_sessionstate.models import (
     AppendResult,
     Lease,
     SessionInfo,
     SessionState,
     SessionStatus,
-    StateUpdate,
     TimedMessage,
 )
+from langchain_sessionstate.shortterm import ops
 from langchain_sessionstate.shortterm.base import ShortTermStore
+from langchain_sessionstate.shortterm.rule import Record, apply_turn, apply_update
 
 Ref = tuple[str, str]
 
 
 @dataclass
-class _Session:
-    meta: dict[str, bytes] = field(default_factory=dict)
-    msgs: list[bytes] = field(default_factory=list)
-    writes: set[str] = field(default_factory=set)
-
-
-@dataclass
 class _User:
-    sessions: dict[str, _Session] = field(default_factory=dict)
+    sessions: dict[str, Record] = field(default_factory=dict)
     archives: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     lease: tuple[int, str, str | None] | None = None
+    quarantine: dict[str, bytes] = field(default_factory=dict)
 
 
 def _order(index: dict[Ref, int], keys: KeySchema) -> list[tuple[int, str, Ref]]:
     # Same order as a Redis zset: score, then escaped member.
     return [(ms, keys.session(u, s).member, (u, s)) for (u, s), ms in index.items()]
+
+
+def _within(index: int, record: Record) -> bool:
+    return -len(record.msgs) <= index < len(record.msgs)
+
+
+def _ms(delta: Any) -> int:
+    return int(delta.total_seconds() * 1000)
 
 
 class InMemoryShortTermStore(ShortTermStore):
@@ -67,341 +69,286 @@ class InMemoryShortTermStore(ShortTermStore):
         self._soft: dict[Ref, int] = {}
         self._archive_due: dict[Ref, int] = {}
         self._claims: dict[Ref, tuple[int, str]] = {}
+        self._handlers: dict[type[ops.Op], Callable[[Any], Any]] = {
+            ops.AppendTurn: self._append_turn,
+            ops.UpdateState: self._update_state,
+            ops.Load: self._load,
+            ops.ReadMessages: self._messages,
+            ops.ListSessions: self._list_sessions,
+            ops.DeleteSession: self._delete_session,
+            ops.DeleteUser: self._delete_user,
+            ops.SetStatus: self._set_status,
+            ops.DueSessions: self._due_sessions,
+            ops.Claim: self._claim,
+            ops.Release: self._release,
+            ops.PutArchive: self._put_archive,
+            ops.GetArchive: self._get_archive,
+            ops.DueArchives: self._due_archives,
+            ops.DeleteArchive: self._delete_archive,
+            ops.ListArchives: self._list_archives,
+            ops.AcquireLease: self._acquire_lease,
+            ops.GetLease: self._get_lease,
+            ops.ReleaseLease: self._release_lease,
+            ops.SetAside: self._set_aside,
+            ops.Ping: lambda op: True,
+        }
+
+    def batch(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        """Apply operations in order (see :class:`ShortTermStore`)."""
+        out = []
+        for op in ops_:
+            handler = self._handlers.get(type(op))
+            if handler is None:
+                raise InvalidInputError(f"unknown short-term operation {op!r:.80}")
+            out.append(handler(op))
+        return out
+
+    async def abatch(self, ops_: Sequence[ops.Op]) -> list[Any]:
+        """Async :meth:`batch` (no I/O: runs inline)."""
+        return self.batch(ops_)
 
     # ------------------------------------------------------------------ turns and state
 
-    def append_turn(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[BaseMessage],
-        *,
-        now: datetime,
-        update: StateUpdate | None = None,
-        device_id: str | None = None,
-        write_id: str | None = None,
-    ) -> AppendResult:
-        """Append one turn's messages and apply ``update`` atomically (see the base class)."""
-        self._keys.session(user_id, session_id)  # validates both ids
-        if device_id is not None:
-            validate_id(device_id, "device_id")
-        now_ms = to_ms(now)
-        # Encode everything before touching state: a bad value writes nothing.
-        encoded = [codec.encode_raw_message(m, now_ms, device_id, self.config) for m in messages]
-        fields = codec.encode_update(update, self.config)
-        with self._lock:
-            user = self._users.setdefault(user_id, _User())
-            session = user.sessions.get(session_id)
-            if session is None:
-                session = user.sessions[session_id] = _Session()
-            if write_id is not None:
-                if write_id in session.writes:
-                    return AppendResult(
-                        turn_count=int(session.meta.get("turns", b"0")),
-                        message_count=int(session.meta.get("msgs", b"0")),
-                        applied=False,
-                    )
-                session.writes.add(write_id)
-            meta = session.meta
-            meta.update(fields)
-            session.msgs.extend(encoded)
-            turns = int(meta.get("turns", b"0")) + 1
-            count = int(meta.get("msgs", b"0")) + len(encoded)
-            meta["turns"] = str(turns).encode()
-            meta["msgs"] = str(count).encode()
-            meta.setdefault("started_at", str(now_ms).encode())
-            meta["last_active"] = str(now_ms).encode()
-            meta["status"] = SessionStatus.ACTIVE.value.encode()
-            if device_id is not None:
-                meta["device"] = device_id.encode()
-            ref = (user_id, session_id)
-            self._active[ref] = now_ms
-            self._soft.pop(ref, None)
-            return AppendResult(turn_count=turns, message_count=count, applied=True)
-
-    async def aappend_turn(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[BaseMessage],
-        *,
-        now: datetime,
-        update: StateUpdate | None = None,
-        device_id: str | None = None,
-        write_id: str | None = None,
-    ) -> AppendResult:
-        """Async :meth:`append_turn`."""
-        return self.append_turn(
-            user_id,
-            session_id,
-            messages,
-            now=now,
-            update=update,
-            device_id=device_id,
-            write_id=write_id,
-        )
-
-    def _session(self, user_id: str, session_id: str) -> _Session | None:
+    def _record(self, user_id: str, session_id: str) -> Record | None:
         user = self._users.get(user_id)
         return user.sessions.get(session_id) if user else None
 
-    def load(
-        self, user_id: str, session_id: str, *, recent: int | None = None
-    ) -> SessionState | None:
-        """State plus the last ``recent`` messages."""
-        keys = self._keys.session(user_id, session_id)
-        n = self.config.recent_messages if recent is None else recent
+    def _append_turn(self, op: ops.AppendTurn) -> AppendResult:
+        now_ms = to_ms(op.now)
+        # Encode everything before touching state: a bad value writes nothing.
+        encoded = [
+            codec.encode_raw_message(m, now_ms, op.device_id, self.config) for m in op.messages
+        ]
+        fields = codec.encode_update(op.update, self.config)
         with self._lock:
-            session = self._session(user_id, session_id)
-            if session is None:
+            user = self._users.setdefault(op.user_id, _User())
+            record = user.sessions.setdefault(op.session_id, Record())
+            turns, count, applied = apply_turn(
+                record,
+                encoded,
+                fields,
+                now_ms=now_ms,
+                device_id=op.device_id,
+                write_id=op.write_id,
+            )
+            if applied:
+                ref = (op.user_id, op.session_id)
+                self._active[ref] = now_ms
+                self._soft.pop(ref, None)
+        return AppendResult(turn_count=turns, message_count=count, applied=applied)
+
+    def _update_state(self, op: ops.UpdateState) -> bool:
+        fields = codec.encode_update(op.update, self.config)
+        with self._lock:
+            record = self._record(op.user_id, op.session_id)
+            return record is not None and apply_update(record, fields)
+
+    def _load(self, op: ops.Load) -> SessionState | None:
+        keys = self._keys.session(op.user_id, op.session_id)
+        n = self.config.recent_messages if op.recent is None else op.recent
+        with self._lock:
+            record = self._record(op.user_id, op.session_id)
+            if record is None:
                 return None
-            meta = dict(session.meta)
-            total = len(session.msgs)
-            tail = session.msgs[max(total - n, 0) :] if n > 0 else []
+            meta = dict(record.meta)
+            total = len(record.msgs)
+            tail = record.msgs[max(total - n, 0) :] if n > 0 else []
         msgs = codec.decode_messages(tail, key=keys.msgs, first_index=total - len(tail))
-        return codec.state_from_record(user_id, session_id, meta, msgs, key=keys.meta)
+        return codec.state_from_record(op.user_id, op.session_id, meta, msgs, key=keys.meta)
 
-    async def aload(
-        self, user_id: str, session_id: str, *, recent: int | None = None
-    ) -> SessionState | None:
-        """Async :meth:`load`."""
-        return self.load(user_id, session_id, recent=recent)
-
-    def messages(
-        self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
-    ) -> list[TimedMessage]:
-        """Full history slice ``[start, end)``."""
-        keys = self._keys.session(user_id, session_id)
+    def _messages(self, op: ops.ReadMessages) -> list[TimedMessage]:
+        keys = self._keys.session(op.user_id, op.session_id)
         with self._lock:
-            session = self._session(user_id, session_id)
-            if session is None:
+            record = self._record(op.user_id, op.session_id)
+            if record is None:
                 return []
-            total = len(session.msgs)
-            first = range(total)[start:end]
-            items = session.msgs[start:end]
-        offset = first[0] if len(first) else 0
+            positions = range(len(record.msgs))[op.start : op.end]
+            items = record.msgs[op.start : op.end]
+        offset = positions[0] if len(positions) else 0
         return codec.decode_messages(items, key=keys.msgs, first_index=offset)
 
-    async def amessages(
-        self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
-    ) -> list[TimedMessage]:
-        """Async :meth:`messages`."""
-        return self.messages(user_id, session_id, start=start, end=end)
-
-    def list_sessions(self, user_id: str) -> list[SessionInfo]:
-        """A user's live sessions, most recently active first."""
-        self._keys.user(user_id)
+    def _list_sessions(self, op: ops.ListSessions) -> list[SessionInfo]:
         with self._lock:
-            user = self._users.get(user_id)
-            metas = [(sid, dict(s.meta)) for sid, s in user.sessions.items()] if user else []
+            user = self._users.get(op.user_id)
+            metas = [(sid, dict(r.meta)) for sid, r in user.sessions.items()] if user else []
         infos = [
-            codec.session_info(sid, meta, key=self._keys.session(user_id, sid).meta)
+            codec.session_info(sid, meta, key=self._keys.session(op.user_id, sid).meta)
             for sid, meta in metas
         ]
         return sorted(infos, key=lambda i: (i.last_active, i.session_id), reverse=True)
 
-    async def alist_sessions(self, user_id: str) -> list[SessionInfo]:
-        """Async :meth:`list_sessions`."""
-        return self.list_sessions(user_id)
-
-    def delete_session(self, user_id: str, session_id: str) -> bool:
-        """Remove a session's live state and index entries; True if it existed."""
-        self._keys.session(user_id, session_id)
-        ref = (user_id, session_id)
+    def _delete_session(self, op: ops.DeleteSession) -> bool:
+        ref = (op.user_id, op.session_id)
         with self._lock:
-            user = self._users.get(user_id)
-            existed = user is not None and user.sessions.pop(session_id, None) is not None
+            user = self._users.get(op.user_id)
+            existed = user is not None and user.sessions.pop(op.session_id, None) is not None
             self._active.pop(ref, None)
             self._soft.pop(ref, None)
             self._claims.pop(ref, None)
-            if user is not None and not user.sessions and not user.archives and not user.lease:
-                del self._users[user_id]
+            if user is not None and not (
+                user.sessions or user.archives or user.lease or user.quarantine
+            ):
+                del self._users[op.user_id]
             return existed
 
-    async def adelete_session(self, user_id: str, session_id: str) -> bool:
-        """Async :meth:`delete_session`."""
-        return self.delete_session(user_id, session_id)
-
-    def delete_user(self, user_id: str) -> int:
-        """Remove everything of one user; returns the number of records removed."""
-        self._keys.user(user_id)
+    def _delete_user(self, op: ops.DeleteUser) -> int:
         with self._lock:
-            user = self._users.pop(user_id, None)
+            user = self._users.pop(op.user_id, None)
             for index in (self._active, self._soft, self._archive_due, self._claims):
-                for ref in [r for r in index if r[0] == user_id]:
+                for ref in [r for r in index if r[0] == op.user_id]:
                     del index[ref]
             if user is None:
                 return 0
-            count = sum(2 + bool(s.writes) for s in user.sessions.values())
+            # The number of Redis keys the same data would occupy.
+            count = sum(2 + bool(r.writes) for r in user.sessions.values())
             count += bool(user.sessions) + len(user.archives) + bool(user.archives)
-            return count + (user.lease is not None)
+            return count + (user.lease is not None) + bool(user.quarantine)
 
-    async def adelete_user(self, user_id: str) -> int:
-        """Async :meth:`delete_user`."""
-        return self.delete_user(user_id)
+    # ------------------------------------------------------------------ lifecycle
 
-    # ------------------------------------------------------------------ lifecycle primitives
-
-    def set_status(self, user_id: str, session_id: str, status: SessionStatus) -> bool:
-        """Mark a session's status and move it between the sweeper indexes."""
-        self._keys.session(user_id, session_id)
-        status = SessionStatus(status)
-        ref = (user_id, session_id)
+    def _set_status(self, op: ops.SetStatus) -> bool:
+        ref = (op.user_id, op.session_id)
         with self._lock:
-            session = self._session(user_id, session_id)
-            if session is None:
+            record = self._record(op.user_id, op.session_id)
+            if record is None:
                 return False
-            session.meta["status"] = status.value.encode()
-            last = int(session.meta.get("last_active", b"0"))
+            record.meta["status"] = op.status.value.encode()
+            last = int(record.meta.get("last_active", b"0"))
             self._active.pop(ref, None)
             self._soft.pop(ref, None)
-            if status is SessionStatus.ACTIVE:
+            if op.status is SessionStatus.ACTIVE:
                 self._active[ref] = last
-            elif status is SessionStatus.SOFT_EXPIRED:
+            elif op.status is SessionStatus.SOFT_EXPIRED:
                 self._soft[ref] = last
             return True
 
-    def due_sessions(
-        self, status: SessionStatus, idle_before: datetime, limit: int
-    ) -> list[tuple[str, str, datetime]]:
-        """Sessions of ``status`` last active before ``idle_before``, oldest first."""
-        index = self._index_for(status)
-        cutoff = to_ms(idle_before)
+    def _due_sessions(self, op: ops.DueSessions) -> list[tuple[str, str, Any]]:
+        index = self._active if op.status is SessionStatus.ACTIVE else self._soft
+        cutoff = to_ms(op.idle_before)
         with self._lock:
             due = [item for item in _order(index, self._keys) if item[0] < cutoff]
-        return [(u, s, from_ms(ms)) for ms, _, (u, s) in heapq.nsmallest(max(limit, 0), due)]
+        return [(u, s, from_ms(ms)) for ms, _, (u, s) in heapq.nsmallest(max(op.limit, 0), due)]
 
-    def _index_for(self, status: SessionStatus) -> dict[Ref, int]:
-        status = SessionStatus(status)
-        if status is SessionStatus.ACTIVE:
-            return self._active
-        if status is SessionStatus.SOFT_EXPIRED:
-            return self._soft
-        raise InvalidInputError(f"due_sessions takes ACTIVE or SOFT_EXPIRED, got {status!r}")
-
-    def claim(
-        self, user_id: str, session_id: str, worker: str, *, now: datetime, ttl: timedelta
-    ) -> bool:
-        """Claim a session for ``worker`` unless another holds an unexpired claim."""
-        self._keys.session(user_id, session_id)
-        validate_id(worker, "worker")
-        now_ms = to_ms(now)
-        ref = (user_id, session_id)
+    def _claim(self, op: ops.Claim) -> bool:
+        now_ms = to_ms(op.now)
+        ref = (op.user_id, op.session_id)
         with self._lock:
             held = self._claims.get(ref)
-            if held is not None and held[1] != worker and held[0] > now_ms:
+            if held is not None and held[1] != op.worker and held[0] > now_ms:
                 return False
-            self._claims[ref] = (now_ms + int(ttl.total_seconds() * 1000), worker)
+            self._claims[ref] = (now_ms + _ms(op.ttl), op.worker)
             return True
 
-    def release(self, user_id: str, session_id: str, worker: str) -> None:
-        """Drop ``worker``'s claim; a claim held by another stays."""
-        self._keys.session(user_id, session_id)
+    def _release(self, op: ops.Release) -> None:
+        ref = (op.user_id, op.session_id)
         with self._lock:
-            held = self._claims.get((user_id, session_id))
-            if held is not None and held[1] == worker:
-                del self._claims[(user_id, session_id)]
+            held = self._claims.get(ref)
+            if held is not None and held[1] == op.worker:
+                del self._claims[ref]
 
-    def put_archive(
-        self, user_id: str, session_id: str, payload: bytes, *, delete_at: datetime
-    ) -> None:
-        """Store a transcript archive until ``delete_at`` (overwrites)."""
-        self._keys.session(user_id, session_id)
-        if len(payload) > self.config.max_record_bytes:
+    def _put_archive(self, op: ops.PutArchive) -> None:
+        if len(op.payload) > self.config.max_record_bytes:
             raise PayloadTooLargeError(
-                f"archive is {len(payload)} bytes, more than "
+                f"archive is {len(op.payload)} bytes, more than "
                 f"max_record_bytes={self.config.max_record_bytes}"
             )
-        at = to_ms(delete_at)
+        at = to_ms(op.delete_at)
         with self._lock:
-            self._users.setdefault(user_id, _User()).archives[session_id] = (bytes(payload), at)
-            self._archive_due[(user_id, session_id)] = at
+            user = self._users.setdefault(op.user_id, _User())
+            user.archives[op.session_id] = (bytes(op.payload), at)
+            self._archive_due[(op.user_id, op.session_id)] = at
 
-    def get_archive(self, user_id: str, session_id: str) -> bytes | None:
-        """A stored archive, or None."""
-        self._keys.session(user_id, session_id)
+    def _get_archive(self, op: ops.GetArchive) -> bytes | None:
         with self._lock:
-            user = self._users.get(user_id)
-            entry = user.archives.get(session_id) if user else None
+            user = self._users.get(op.user_id)
+            entry = user.archives.get(op.session_id) if user else None
             return entry[0] if entry else None
 
-    def due_archives(self, before: datetime, limit: int) -> list[tuple[str, str]]:
-        """Archives whose ``delete_at`` is before ``before``, earliest first."""
-        cutoff = to_ms(before)
+    def _due_archives(self, op: ops.DueArchives) -> list[tuple[str, str]]:
+        cutoff = to_ms(op.before)
         with self._lock:
             due = [item for item in _order(self._archive_due, self._keys) if item[0] < cutoff]
-        return [ref for _, _, ref in heapq.nsmallest(max(limit, 0), due)]
+        return [ref for _, _, ref in heapq.nsmallest(max(op.limit, 0), due)]
 
-    def delete_archive(self, user_id: str, session_id: str) -> bool:
-        """Remove one archive and its index entry."""
-        self._keys.session(user_id, session_id)
+    def _delete_archive(self, op: ops.DeleteArchive) -> bool:
         with self._lock:
-            self._archive_due.pop((user_id, session_id), None)
-            user = self._users.get(user_id)
-            return user is not None and user.archives.pop(session_id, None) is not None
+            self._archive_due.pop((op.user_id, op.session_id), None)
+            user = self._users.get(op.user_id)
+            return user is not None and user.archives.pop(op.session_id, None) is not None
 
-    def list_archives(self, user_id: str) -> list[str]:
-        """Session ids of a user's archives, earliest deletion first."""
-        self._keys.user(user_id)
+    def _list_archives(self, op: ops.ListArchives) -> list[str]:
         with self._lock:
-            user = self._users.get(user_id)
+            user = self._users.get(op.user_id)
             items = sorted(user.archives.items(), key=lambda kv: (kv[1][1], kv[0])) if user else []
         return [sid for sid, _ in items]
 
     # ------------------------------------------------------------------ device lease
 
-    def acquire_lease(
-        self,
-        user_id: str,
-        device_id: str,
-        *,
-        now: datetime,
-        ttl: timedelta,
-        session_id: str | None = None,
-        takeover: bool = False,
-    ) -> Lease:
-        """Make ``device_id`` the user's active device (see the base class)."""
-        self._keys.user(user_id)
-        validate_id(device_id, "device_id")
-        if session_id is not None:
-            validate_id(session_id, "session_id")
-        now_ms = to_ms(now)
-        expires = now_ms + int(ttl.total_seconds() * 1000)
+    def _acquire_lease(self, op: ops.AcquireLease) -> Lease:
+        now_ms = to_ms(op.now)
+        expires = now_ms + _ms(op.ttl)
         with self._lock:
-            user = self._users.setdefault(user_id, _User())
+            user = self._users.setdefault(op.user_id, _User())
             held = user.lease
-            if held is not None and held[1] != device_id and held[0] > now_ms and not takeover:
-                raise LeaseHeldError(f"lease of user {user_id!r}", held[1])
-            user.lease = (expires, device_id, session_id)
+            taken = held is not None and held[1] != op.device_id and held[0] > now_ms
+            if taken and not op.takeover:
+                assert held is not None
+                raise LeaseHeldError(f"lease of user {op.user_id!r}", held[1])
+            user.lease = (expires, op.device_id, op.session_id)
         return Lease(
-            user_id=user_id, device_id=device_id, session_id=session_id, expires_at=from_ms(expires)
+            user_id=op.user_id,
+            device_id=op.device_id,
+            session_id=op.session_id,
+            expires_at=from_ms(expires),
         )
 
-    def get_lease(self, user_id: str, *, now: datetime) -> Lease | None:
-        """The unexpired lease, or None."""
-        self._keys.user(user_id)
+    def _get_lease(self, op: ops.GetLease) -> Lease | None:
         with self._lock:
-            user = self._users.get(user_id)
+            user = self._users.get(op.user_id)
             held = user.lease if user else None
-        if held is None or held[0] <= to_ms(now):
+        if held is None or held[0] <= to_ms(op.now):
             return None
         return Lease(
-            user_id=user_id, device_id=held[1], session_id=held[2], expires_at=from_ms(held[0])
+            user_id=op.user_id, device_id=held[1], session_id=held[2], expires_at=from_ms(held[0])
         )
 
-    def release_lease(self, user_id: str, device_id: str) -> bool:
-        """Drop the lease if ``device_id`` holds it."""
-        self._keys.user(user_id)
+    def _release_lease(self, op: ops.ReleaseLease) -> bool:
         with self._lock:
-            user = self._users.get(user_id)
-            if user is None or user.lease is None or user.lease[1] != device_id:
+            user = self._users.get(op.user_id)
+            if user is None or user.lease is None or user.lease[1] != op.device_id:
                 return False
             user.lease = None
             return True
 
-    def ping(self) -> bool:
-        """Always True: memory is always there."""
-        return True
+    # ------------------------------------------------------------------ raw records
+
+    def _set_aside(self, op: ops.SetAside) -> bytes | None:
+        ref = parse_record_ref(op.ref)
+        info = self._keys.parse(ref.key)
+        if info.user_id != op.user_id:
+            raise InvalidInputError(f"record {op.ref!r} does not belong to user {op.user_id!r}")
+        with self._lock:
+            user = self._users.get(op.user_id)
+            record = self._record(op.user_id, info.session_id) if info.session_id else None
+            if user is None or record is None:
+                return None
+            data: bytes | None = None
+            if info.kind == "meta" and ref.field is not None:
+                data = record.meta.get(ref.field)
+                if data is not None and op.remove:
+                    if op.replacement is None:
+                        del record.meta[ref.field]
+                    else:
+                        record.meta[ref.field] = op.replacement
+            elif info.kind == "msgs" and ref.index is not None and _within(ref.index, record):
+                data = record.msgs[ref.index]
+                if op.remove:
+                    if op.replacement is None:
+                        raise InvalidInputError("a list item is replaced, never deleted")
+                    record.msgs[ref.index] = op.replacement
+            if data is not None:
+                user.quarantine[op.ref] = data
+            return data
 
 
 __all__ = ["InMemoryShortTermStore"]

@@ -1,45 +1,67 @@
 """Short-term state on plain Redis (no modules), single node or Cluster.
 
-What to send lives in :mod:`._scripts` as I/O-free plans; this module holds the two tiny
-executors (sync client for sync methods, asyncio client for async ones: sync Redis is never
-called from an event loop) and the public class. A turn is one EVALSHA of a registered
-script (redis-py reloads it on NOSCRIPT); a load is one script call (HGETALL + LRANGE). Redis
-connection and timeout errors surface as :class:`StoreUnavailableError` raised from the cause.
+Each operation compiles into an I/O-free plan (:mod:`._scripts`); this module holds the two
+tiny executors (the sync client for ``batch``, the asyncio client for ``abatch``: sync Redis is
+never called from an event loop) and the translation of Redis errors into the library's tree.
+A turn is one EVALSHA of a registered script (reloaded on NOSCRIPT); a load is one script call.
+
+Errors: connection failures, timeouts and server states that pass (READONLY during a
+failover, LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, out of memory) are
+:class:`StoreUnavailableError`; a key
+holding the wrong type is :class:`CorruptStateError` naming that key; anything else Redis
+refuses (permissions, unknown commands) is :class:`BackendError` naming the command.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
-from langchain_core.messages import BaseMessage
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 from redis.commands.core import AsyncScript, Script
 from redis.exceptions import NoScriptError
 
 from langchain_sessionstate.config import ShortTermConfig
-from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
-from langchain_sessionstate.keys import KeySchema
-from langchain_sessionstate.models import (
-    AppendResult,
-    Lease,
-    SessionInfo,
-    SessionState,
-    SessionStatus,
-    StateUpdate,
-    TimedMessage,
+from langchain_sessionstate.errors import (
+    BackendError,
+    CorruptStateError,
+    InvalidInputError,
+    SessionStateError,
+    StoreUnavailableError,
 )
+from langchain_sessionstate.keys import KeySchema
 from langchain_sessionstate.shortterm import _scripts as plans
-from langchain_sessionstate.shortterm._scripts import Cmd, Op, Step
+from langchain_sessionstate.shortterm._scripts import Cmd, Eval, Plan, Step
 from langchain_sessionstate.shortterm.base import ShortTermStore
+from langchain_sessionstate.shortterm.ops import Op
 
 T = TypeVar("T")
-_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+
+# Server states that pass: a retry (soon, or after a failover) may succeed. (LOADING is a
+# ConnectionError subclass in redis-py; BUSY, a long script, has no class of its own.)
+_PASSING = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.MovedError,
+)
+_EXPECTED_TYPE = {
+    "meta": "hash",
+    "msgs": "list",
+    "writes": "set",
+    "claim": "string",
+    "sessions": "zset",
+    "lease": "string",
+    "archive": "string",
+    "archives": "zset",
+    "quarantine": "hash",
+}
 
 
 def _check_bytes_client(client: Any) -> None:
@@ -58,12 +80,40 @@ def _commands(step: Step) -> list[Cmd]:
     return calls
 
 
+def _step_keys(step: Step, prefix: str) -> list[str]:
+    """Keys a step touches (script KEYS, or key-shaped arguments of its commands)."""
+    found: list[str] = []
+    for call in step.calls:
+        args = call.keys if isinstance(call, Eval) else call.args[1:]
+        found += [a for a in args if isinstance(a, str) and a.startswith(prefix + ":")]
+    return list(dict.fromkeys(found))
+
+
+def translate(exc: redis.RedisError, what: str) -> SessionStateError:
+    """The library's error for a Redis error met while running ``what``."""
+    text = str(exc)
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
+        return BackendError(f"Redis refused {what}: {text} (check the URL's credentials)")
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return BackendError(f"Redis refused {what}: no permission (NOPERM): {text}")
+    if isinstance(exc, redis.TimeoutError):
+        return StoreUnavailableError(f"Redis did not answer {what} in time: {text}")
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return StoreUnavailableError(f"Redis is out of memory (OOM) for {what}: {text}")
+    if isinstance(exc, (redis.ConnectionError, *_PASSING)) or text.startswith("BUSY"):
+        label = type(exc).__name__
+        return StoreUnavailableError(
+            f"Redis cannot serve {what} now ({label}): {text}", retryable=True
+        )
+    return BackendError(f"Redis refused {what}: {text}")
+
+
 class RedisShortTermStore(ShortTermStore):
     """Live session state in Redis; see :mod:`langchain_sessionstate.shortterm.base`.
 
     Args:
-        client: sync client used by the sync methods (single node or Cluster).
-        aclient: asyncio client used by the async methods (single node or Cluster).
+        client: sync client used by ``batch`` (single node or Cluster).
+        aclient: asyncio client used by ``abatch`` (single node or Cluster).
         config: key prefix, TTL, sizes, shard count.
     """
 
@@ -96,57 +146,102 @@ class RedisShortTermStore(ShortTermStore):
         url: str,
         *,
         config: ShortTermConfig | None = None,
+        cluster: bool = False,
         socket_timeout: float = 5.0,
         connect_timeout: float = 2.0,
     ) -> RedisShortTermStore:
-        """A store owning a sync and an async client to ``url``; close them with close/aclose.
+        """A store owning a sync and an async client to ``url``; ``close``/``aclose`` close both.
 
-        Timeouts are finite by default so a frozen server surfaces as
-        :class:`StoreUnavailableError` instead of hanging the caller; ``socket_timeout`` /
-        ``socket_connect_timeout`` query parameters in ``url`` take precedence.
+        With ``cluster``, ``url`` names any node of a Redis Cluster. Timeouts are finite by
+        default so a frozen server surfaces as :class:`StoreUnavailableError` instead of
+        hanging the caller; ``socket_timeout`` / ``socket_connect_timeout`` query parameters in
+        ``url`` take precedence.
+
+        Raises:
+            InvalidInputError: ``url`` is not a Redis URL.
+            StoreUnavailableError: ``cluster`` and no node answers (the slot map is read now).
         """
         opts = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
         opts = {k: v for k, v in opts.items() if f"{k}=" not in url}
-        store = cls(
-            redis.Redis.from_url(url, **opts),
-            redis.asyncio.Redis.from_url(url, **opts),  # type: ignore[arg-type]
-            config=config,
-        )
+        client: redis.Redis | RedisCluster
+        aclient: redis.asyncio.Redis | AsyncRedisCluster
+        try:
+            if cluster:
+                client = RedisCluster.from_url(url, **opts)
+                aclient = AsyncRedisCluster.from_url(url, **opts)
+            else:
+                client = redis.Redis.from_url(url, **opts)
+                aclient = redis.asyncio.Redis.from_url(url, **opts)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise InvalidInputError(f"not a usable Redis URL {url!r}: {exc}") from exc
+        except redis.RedisError as exc:
+            raise translate(exc, f"the cluster slot map at {url!r}") from exc
+        store = cls(client, aclient, config=config)
         store._owns = True
         return store
 
     @property
-    def client(self) -> redis.Redis | redis.RedisCluster | None:
-        """The sync client (for tools that must touch raw records, e.g. quarantine)."""
+    def client(self) -> redis.Redis | RedisCluster | None:
+        """The sync client (for tools and tests that must reach raw records)."""
         return self._client
 
     def close(self) -> None:
-        """Close the sync client if this store opened it."""
-        if self._owns and self._client is not None:
+        """Close both clients if this store opened them (the async one too, when no event
+        loop runs in this thread; from async code call :meth:`aclose`)."""
+        if not self._owns:
+            return
+        if self._client is not None:
             self._client.close()
+        if self._aclient is not None:
+            with contextlib.suppress(RuntimeError):  # a loop runs here: aclose is the way
+                asyncio.get_running_loop()
+                return
+            asyncio.run(self._aclient.aclose())
 
     async def aclose(self) -> None:
         """Close both clients if this store opened them."""
         if self._owns:
             if self._aclient is not None:
                 await self._aclient.aclose()
-            self.close()
+            if self._client is not None:
+                self._client.close()
+
+    # ------------------------------------------------------------------ batch
+
+    def _plan(self, op: Op) -> Plan[Any]:
+        plan = plans.PLANS.get(type(op))
+        if plan is None:
+            raise InvalidInputError(f"unknown short-term operation {op!r:.80}")
+        return plan(self._keys, self.config, op)
+
+    def batch(self, ops: Sequence[Op]) -> list[Any]:
+        """Run each operation's plan in order on the sync client."""
+        return [self._run(self._plan(op)) for op in ops]
+
+    async def abatch(self, ops: Sequence[Op]) -> list[Any]:
+        """Run each operation's plan in order on the asyncio client."""
+        return [await self._arun(self._plan(op)) for op in ops]
 
     # ------------------------------------------------------------------ executors
 
-    def _run(self, op: Op[T]) -> T:
+    def _run(self, plan: Plan[T]) -> T:
         client = self._client
         if client is None:
             raise InvalidInputError("this store has no sync Redis client; use the async methods")
+        step = None
         try:
-            step = next(op)
+            step = next(plan)
             while True:
-                step = op.send(self._send(client, step))
+                step = plan.send(self._send(client, step))
         except StopIteration as done:
             result: T = done.value
             return result
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailableError(f"Redis is unavailable: {exc}") from exc
+        except redis.ResponseError as exc:
+            if step is not None and str(exc).startswith("WRONGTYPE"):
+                raise self._wrong_type(step) from exc
+            raise translate(exc, _name(step)) from exc
+        except redis.RedisError as exc:
+            raise translate(exc, _name(step)) from exc
 
     def _send(self, client: redis.Redis | RedisCluster, step: Step) -> list[Any]:
         if len(step.calls) == 1:
@@ -167,19 +262,35 @@ class RedisShortTermStore(ShortTermStore):
                 pipe.execute_command(*call.args)
             return list(pipe.execute())
 
-    async def _arun(self, op: Op[T]) -> T:
+    def _wrong_type(self, step: Step) -> SessionStateError:
+        """Name the key of the wrong type behind a WRONGTYPE reply (one TYPE per key)."""
+        client = self._client
+        assert client is not None
+        for key in _step_keys(step, self.config.key_prefix):
+            expected = self._expected_type(key)
+            actual = _text(client.type(key))
+            if expected is not None and actual not in ("none", expected):
+                return CorruptStateError(key, f"holds a {actual}, expected a {expected}")
+        return BackendError(f"Redis refused {_name(step)}: a key holds the wrong type")
+
+    async def _arun(self, plan: Plan[T]) -> T:
         client = self._aclient
         if client is None:
             raise InvalidInputError("this store has no async Redis client; use the sync methods")
+        step = None
         try:
-            step = next(op)
+            step = next(plan)
             while True:
-                step = op.send(await self._asend(client, step))
+                step = plan.send(await self._asend(client, step))
         except StopIteration as done:
             result: T = done.value
             return result
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailableError(f"Redis is unavailable: {exc}") from exc
+        except redis.ResponseError as exc:
+            if step is not None and str(exc).startswith("WRONGTYPE"):
+                raise (await self._awrong_type(step)) from exc
+            raise translate(exc, _name(step)) from exc
+        except redis.RedisError as exc:
+            raise translate(exc, _name(step)) from exc
 
     async def _asend(
         self, client: redis.asyncio.Redis | AsyncRedisCluster, step: Step
@@ -201,198 +312,34 @@ class RedisShortTermStore(ShortTermStore):
                 pipe.execute_command(*call.args)
             return list(await pipe.execute())
 
-    # ------------------------------------------------------------------ turns and state
+    async def _awrong_type(self, step: Step) -> SessionStateError:
+        client = self._aclient
+        assert client is not None
+        for key in _step_keys(step, self.config.key_prefix):
+            expected = self._expected_type(key)
+            actual = _text(await client.type(key))
+            if expected is not None and actual not in ("none", expected):
+                return CorruptStateError(key, f"holds a {actual}, expected a {expected}")
+        return BackendError(f"Redis refused {_name(step)}: a key holds the wrong type")
 
-    def append_turn(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[BaseMessage],
-        *,
-        now: datetime,
-        update: StateUpdate | None = None,
-        device_id: str | None = None,
-        write_id: str | None = None,
-    ) -> AppendResult:
-        """Append one turn atomically in one round trip (one script call)."""
-        return self._run(
-            plans.append_turn(
-                self._keys,
-                self.config,
-                user_id,
-                session_id,
-                messages,
-                now=now,
-                update=update,
-                device_id=device_id,
-                write_id=write_id,
-            )
-        )
-
-    async def aappend_turn(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[BaseMessage],
-        *,
-        now: datetime,
-        update: StateUpdate | None = None,
-        device_id: str | None = None,
-        write_id: str | None = None,
-    ) -> AppendResult:
-        """Async :meth:`append_turn`."""
-        return await self._arun(
-            plans.append_turn(
-                self._keys,
-                self.config,
-                user_id,
-                session_id,
-                messages,
-                now=now,
-                update=update,
-                device_id=device_id,
-                write_id=write_id,
-            )
-        )
-
-    def load(
-        self, user_id: str, session_id: str, *, recent: int | None = None
-    ) -> SessionState | None:
-        """State plus the last ``recent`` messages in one round trip."""
-        return self._run(plans.load(self._keys, self.config, user_id, session_id, recent))
-
-    async def aload(
-        self, user_id: str, session_id: str, *, recent: int | None = None
-    ) -> SessionState | None:
-        """Async :meth:`load`."""
-        return await self._arun(plans.load(self._keys, self.config, user_id, session_id, recent))
-
-    def messages(
-        self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
-    ) -> list[TimedMessage]:
-        """Full history slice ``[start, end)``."""
-        return self._run(plans.messages(self._keys, user_id, session_id, start, end))
-
-    async def amessages(
-        self, user_id: str, session_id: str, *, start: int = 0, end: int | None = None
-    ) -> list[TimedMessage]:
-        """Async :meth:`messages`."""
-        return await self._arun(plans.messages(self._keys, user_id, session_id, start, end))
-
-    def list_sessions(self, user_id: str) -> list[SessionInfo]:
-        """A user's live sessions, most recently active first."""
-        return self._run(plans.list_sessions(self._keys, user_id))
-
-    async def alist_sessions(self, user_id: str) -> list[SessionInfo]:
-        """Async :meth:`list_sessions`."""
-        return await self._arun(plans.list_sessions(self._keys, user_id))
-
-    def delete_session(self, user_id: str, session_id: str) -> bool:
-        """Remove a session's live keys and index entries; True if it existed."""
-        return self._run(plans.delete_session(self._keys, user_id, session_id))
-
-    async def adelete_session(self, user_id: str, session_id: str) -> bool:
-        """Async :meth:`delete_session`."""
-        return await self._arun(plans.delete_session(self._keys, user_id, session_id))
-
-    def delete_user(self, user_id: str) -> int:
-        """Remove every key of one user, found through the user's own indexes (no SCAN)."""
-        return self._run(plans.delete_user(self._keys, user_id))
-
-    async def adelete_user(self, user_id: str) -> int:
-        """Async :meth:`delete_user`."""
-        return await self._arun(plans.delete_user(self._keys, user_id))
-
-    # ------------------------------------------------------------------ lifecycle primitives
-
-    def set_status(self, user_id: str, session_id: str, status: SessionStatus) -> bool:
-        """Mark a session's status and move it between the sweeper indexes atomically."""
-        return self._run(plans.set_status(self._keys, self.config, user_id, session_id, status))
-
-    def due_sessions(
-        self, status: SessionStatus, idle_before: datetime, limit: int
-    ) -> list[tuple[str, str, datetime]]:
-        """Sessions of ``status`` last active before ``idle_before``, oldest first."""
-        return self._run(plans.due_sessions(self._keys, status, idle_before, limit))
-
-    def claim(
-        self, user_id: str, session_id: str, worker: str, *, now: datetime, ttl: timedelta
-    ) -> bool:
-        """Atomically claim a session; an expired claim (by ``now``) is free."""
-        return self._run(plans.claim(self._keys, user_id, session_id, worker, now=now, ttl=ttl))
-
-    def release(self, user_id: str, session_id: str, worker: str) -> None:
-        """Drop a claim held by ``worker``."""
-        self._run(plans.release(self._keys, user_id, session_id, worker))
-
-    def put_archive(
-        self, user_id: str, session_id: str, payload: bytes, *, delete_at: datetime
-    ) -> None:
-        """Store a raw transcript archive until ``delete_at``."""
-        self._run(
-            plans.put_archive(
-                self._keys,
-                self.config,
-                user_id,
-                session_id,
-                payload,
-                delete_at=delete_at,
-                real_now_ms=int(time.time() * 1000),
-            )
-        )
-
-    def get_archive(self, user_id: str, session_id: str) -> bytes | None:
-        """A stored archive, or None."""
-        return self._run(plans.get_archive(self._keys, user_id, session_id))
-
-    def due_archives(self, before: datetime, limit: int) -> list[tuple[str, str]]:
-        """Archives whose ``delete_at`` is before ``before``, earliest first."""
-        return self._run(plans.due_archives(self._keys, before, limit))
-
-    def delete_archive(self, user_id: str, session_id: str) -> bool:
-        """Remove one archive and its index entries."""
-        return self._run(plans.delete_archive(self._keys, user_id, session_id))
-
-    def list_archives(self, user_id: str) -> list[str]:
-        """Session ids of a user's archives."""
-        return self._run(plans.list_archives(self._keys, user_id))
-
-    # ------------------------------------------------------------------ device lease
-
-    def acquire_lease(
-        self,
-        user_id: str,
-        device_id: str,
-        *,
-        now: datetime,
-        ttl: timedelta,
-        session_id: str | None = None,
-        takeover: bool = False,
-    ) -> Lease:
-        """Make ``device_id`` the user's active device; LeaseHeldError if another holds it."""
-        return self._run(
-            plans.acquire_lease(
-                self._keys,
-                user_id,
-                device_id,
-                now=now,
-                ttl=ttl,
-                session_id=session_id,
-                takeover=takeover,
-            )
-        )
-
-    def get_lease(self, user_id: str, *, now: datetime) -> Lease | None:
-        """The unexpired lease, or None."""
-        return self._run(plans.get_lease(self._keys, user_id, now=now))
-
-    def release_lease(self, user_id: str, device_id: str) -> bool:
-        """Drop the lease if ``device_id`` holds it."""
-        return self._run(plans.release_lease(self._keys, user_id, device_id))
-
-    def ping(self) -> bool:
-        """True when Redis answers; StoreUnavailableError otherwise."""
-        return self._run(plans.ping())
+    def _expected_type(self, key: str) -> str | None:
+        try:
+            return _EXPECTED_TYPE.get(self._keys.parse(key).kind)
+        except InvalidInputError:
+            return "zset"  # the shard indexes: sweep and archive deletion
 
 
-__all__ = ["RedisShortTermStore"]
+def _name(step: Step | None) -> str:
+    """A short name of what a step sends, for error messages."""
+    if step is None or not step.calls:
+        return "a command"
+    call = step.calls[0]
+    name = f"script {call.script!r}" if isinstance(call, Eval) else str(call.args[0])
+    return name + (f" (+{len(step.calls) - 1} more)" if len(step.calls) > 1 else "")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+__all__ = ["RedisShortTermStore", "translate"]

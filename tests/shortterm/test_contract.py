@@ -11,10 +11,13 @@ from datetime import timedelta
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
+from langchain_sessionstate import codec
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
+from langchain_sessionstate.keys import KeySchema, record_ref
 from langchain_sessionstate.models import FlowState, SessionStatus, StateUpdate
 from langchain_sessionstate.shortterm.base import ShortTermStore
+from langchain_sessionstate.shortterm.ops import SetAside
 from tests.fixtures.shortterm import Api
 
 HOSTILE_IDS = ["alice:*", "a{b}", "*", "x:s:y", "with space", "ünï✓"]
@@ -379,3 +382,65 @@ async def test_a_turn_of_ten_thousand_messages_is_one_turn(
     assert (result.turn_count, result.message_count) == (1, 10_000)
     tail = await short_api.messages("u", "s", start=-3)
     assert [m.message.content for m in tail] == ["9997", "9998", "9999"]
+
+
+async def test_update_state_writes_fields_without_counting_a_turn(
+    short_api: Api, clock: SimulatedClock
+) -> None:
+    """Bookkeeping (a running summary) changes neither the turn count nor last activity, and
+    an unknown session is not created."""
+    start = clock.now()
+    await short_api.append_turn("u", "s", turn(1), now=start, update=StateUpdate(topic="t"))
+    clock.advance(timedelta(minutes=5))
+    update = StateUpdate(running_summary="They talked about t.", summarized_upto=2)
+    assert await short_api.update_state("u", "s", update) is True
+    state = await short_api.load("u", "s")
+    assert state is not None
+    assert (state.turn_count, state.message_count, state.last_active) == (1, 2, start)
+    assert (state.topic, state.running_summary, state.summarized_upto) == (
+        "t",
+        "They talked about t.",
+        2,
+    )
+    assert await short_api.update_state("u", "nothing", update) is False
+    assert await short_api.load("u", "nothing") is None
+
+
+async def test_a_record_set_aside_is_kept_and_replaced_or_removed(
+    short_api: Api, short_store: ShortTermStore, clock: SimulatedClock
+) -> None:
+    """SetAside returns the record's bytes, and removes a state field or replaces a message
+    by its replacement; the rest of the session reads; erasing the user erases them too."""
+    await short_api.append_turn("u", "s", turn(1), now=clock.now(), update=StateUpdate(topic="t"))
+    k = KeySchema(short_store.config).session("u", "s")
+    topic_ref = record_ref(k.meta, field="f:topic")
+    aside = SetAside("u", topic_ref, timedelta(days=1), remove=True)
+    assert (await short_api.run(aside))[6:] == b'"t"'
+    msg_ref = record_ref(k.msgs, index=0)
+    hole = codec.placeholder(msg_ref, 0)
+    kept = await short_api.run(SetAside("u", msg_ref, timedelta(days=1), True, hole))
+    assert codec.decode_message(kept, key=msg_ref).message.content == "question 1"
+    state = await short_api.load("u", "s")
+    assert state is not None
+    assert state.topic is None
+    assert codec.is_placeholder(state.messages[0].message)
+    assert state.messages[1].message.content == "answer 1"
+    assert await short_api.delete_user("u") > 0
+    assert await short_api.run(SetAside("u", topic_ref, timedelta(days=1))) is None
+
+
+async def test_a_record_of_another_user_cannot_be_set_aside(
+    short_api: Api, short_store: ShortTermStore, clock: SimulatedClock
+) -> None:
+    """The user id of the operation must own the record named: nothing of theirs moves."""
+    await short_api.append_turn(
+        "victim", "s", turn(1), now=clock.now(), update=StateUpdate(topic="t")
+    )
+    meta = KeySchema(short_store.config).session("victim", "s").meta
+    with pytest.raises(InvalidInputError):
+        await short_api.run(
+            SetAside("u", record_ref(meta, field="f:topic"), timedelta(days=1), remove=True)
+        )
+    state = await short_api.load("victim", "s")
+    assert state is not None
+    assert state.topic == "t"

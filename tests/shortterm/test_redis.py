@@ -20,6 +20,7 @@ from langchain_sessionstate.errors import (
 from langchain_sessionstate.keys import KeySchema
 from langchain_sessionstate.models import SessionStatus, StateUpdate
 from langchain_sessionstate.shortterm import _scripts as plans
+from langchain_sessionstate.shortterm import ops
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 from tests.fixtures.redis_server import RedisProcess
 
@@ -199,17 +200,10 @@ def test_a_client_decoding_responses_is_refused(redis_url: str) -> None:
 def test_a_turn_plan_is_one_script_call_on_one_slot(clock: SimulatedClock) -> None:
     """The append plan sends exactly one step with one script call, keys in one hash tag."""
     keys = KeySchema(ShortTermConfig(key_prefix="p"))
-    op = plans.append_turn(
-        keys,
-        keys.config,
-        "alice",
-        "s",
-        [HumanMessage("hi")],
-        now=clock.now(),
-        update=StateUpdate(topic="t"),
-        device_id=None,
-        write_id="w",
+    turn = ops.AppendTurn(
+        "alice", "s", [HumanMessage("hi")], clock.now(), StateUpdate(topic="t"), None, "w"
     )
+    op = plans.PLANS[ops.AppendTurn](keys, keys.config, turn)
     step = next(op)
     assert len(step.calls) == 1
     (call,) = step.calls
