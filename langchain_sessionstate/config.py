@@ -109,6 +109,10 @@ class ResumptionConfig:
             session before and after it, in one item. A matching turn usually opens the
             exchange that develops it (the reply, the details that follow), so the default
             looks forward; ``0, 0`` shows the turn alone.
+        join_window: a client opening a new session less than this after another one opened
+            it (two tabs, a reconnect before the first message) joins that session.
+        greet_after: a restored conversation idle for less than this goes on without a
+            greeting (a reconnect, the next message of a chat in progress).
     """
 
     restore_window: timedelta = timedelta(hours=2)
@@ -118,6 +122,8 @@ class ResumptionConfig:
     max_items: int = 25
     turns_before: int = 0
     turns_after: int = 2
+    join_window: timedelta = timedelta(minutes=1)
+    greet_after: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         _positive("restore_window", self.restore_window)
@@ -127,6 +133,8 @@ class ResumptionConfig:
                 f"{self.turns_before} and {self.turns_after}"
             )
         _positive("token_budget", self.token_budget)
+        _positive("join_window", self.join_window)
+        _positive("greet_after", self.greet_after)
         _positive("max_items", self.max_items)
         if not timedelta(minutes=30) <= self.restore_window <= timedelta(hours=2):
             raise InvalidInputError(

@@ -9,9 +9,10 @@ behaviour, so a second backend or a custom step slots in through the constructor
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -118,6 +119,7 @@ class SessionMemory:
             greeter=greeter,
             config=self.settings.resumption,
             clock=self.clock,
+            lease_ttl=self.settings.lifecycle.lease_ttl,
         )
         self._owned: list[Any] = []
 
@@ -218,8 +220,17 @@ class SessionMemory:
         update: StateUpdate | None = None,
         device_id: str | None = None,
         write_id: str | None = None,
+        continues: bool = False,
     ) -> AppendResult:
-        """Save one turn (its messages and state changes) in one atomic write."""
+        """Save one turn (its messages and state changes) in one atomic write.
+
+        With ``device_id``, the device must hold the user's conversation (it takes it when no
+        other device wrote within ``LifecycleConfig.lease_ttl``); otherwise
+        :class:`LeaseHeldError` names the device that does, and nothing is written. With
+        ``continues``, the messages extend the current turn (a reply written after the
+        user's message) instead of counting a new one. A ``write_id`` seen before (a retry)
+        changes nothing.
+        """
         stamped = _with_ids(messages)
         result = self.short_term.append_turn(
             user_id,
@@ -229,6 +240,8 @@ class SessionMemory:
             update=update,
             device_id=device_id,
             write_id=write_id,
+            lease_ttl=self._lease_ttl(device_id),
+            continues=continues,
         )
         self._after_turn(user_id, session_id, result)
         return result
@@ -242,6 +255,7 @@ class SessionMemory:
         update: StateUpdate | None = None,
         device_id: str | None = None,
         write_id: str | None = None,
+        continues: bool = False,
     ) -> AppendResult:
         """Async :meth:`record_turn`."""
         stamped = _with_ids(messages)
@@ -253,9 +267,14 @@ class SessionMemory:
             update=update,
             device_id=device_id,
             write_id=write_id,
+            lease_ttl=self._lease_ttl(device_id),
+            continues=continues,
         )
         self._after_turn(user_id, session_id, result)
         return result
+
+    def _lease_ttl(self, device_id: str | None) -> timedelta | None:
+        return self.settings.lifecycle.lease_ttl if device_id is not None else None
 
     def _after_turn(self, user_id: str, session_id: str, result: AppendResult) -> None:
         """Queue a compaction when the turn left enough messages outside the window (off the
@@ -319,14 +338,21 @@ class SessionMemory:
         session_id: str | None = None,
         device_id: str | None = None,
         token_budget: int | None = None,
+        takeover: bool = False,
     ) -> ResumptionContext:
-        """Decide restore / prime / fresh for a returning user and assemble the context."""
+        """Decide restore / prime / fresh for a returning user and assemble the context.
+
+        With ``device_id``: while another device holds the conversation, the context's
+        ``active_device`` says which and since when and the greeting offers to continue here;
+        ``takeover=True`` moves the conversation to this device (see :meth:`Resumer.resume`).
+        """
         return self.resumer.resume(
             user_id,
             first_message=first_message,
             session_id=session_id,
             device_id=device_id,
             token_budget=token_budget,
+            takeover=takeover,
         )
 
     async def aresume(
@@ -337,6 +363,7 @@ class SessionMemory:
         session_id: str | None = None,
         device_id: str | None = None,
         token_budget: int | None = None,
+        takeover: bool = False,
     ) -> ResumptionContext:
         """Async :meth:`resume`."""
         return await self.resumer.aresume(
@@ -345,6 +372,7 @@ class SessionMemory:
             session_id=session_id,
             device_id=device_id,
             token_budget=token_budget,
+            takeover=takeover,
         )
 
     def retriever(
@@ -490,6 +518,18 @@ class SessionMemory:
     def now(self) -> datetime:
         """The current time on this memory's clock."""
         return self.clock.now()
+
+
+def messages_write_id(
+    user_id: str, session_id: str, messages: Sequence[BaseMessage], part: str
+) -> str | None:
+    """A replay-safe write id for ``messages`` when every one carries an id: a retry of the
+    same messages (a reconnect, a resent request) then changes nothing."""
+    ids = [m.id for m in messages]
+    if not ids or any(i is None for i in ids):
+        return None
+    raw = "\x1f".join([user_id, session_id, *(str(i) for i in ids)])
+    return f"{part}-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
 
 def _with_ids(messages: Sequence[BaseMessage]) -> list[BaseMessage]:

@@ -15,6 +15,8 @@ Absence is ``None``, never an exception. Backend errors are raised from their ca
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class SessionStateError(Exception):
     """Root of every error this library raises on purpose."""
@@ -65,9 +67,14 @@ class LeaseHeldError(SessionStateError):
 
     Attributes:
         holder: the id of the current holder.
+        since: when its unbroken hold began, when known.
     """
 
-    def __init__(self, resource: str, holder: str) -> None:
-        super().__init__(f"{resource!r} is held by {holder!r}; take it over explicitly to proceed")
+    def __init__(self, resource: str, holder: str, *, since: datetime | None = None) -> None:
+        held = f" since {since:%Y-%m-%d %H:%M} UTC" if since is not None else ""
+        super().__init__(
+            f"{resource!r} is held by {holder!r}{held}; take it over explicitly to proceed"
+        )
         self.resource = resource
         self.holder = holder
+        self.since = since

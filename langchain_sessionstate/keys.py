@@ -16,7 +16,8 @@ Design:
     p:T:u:<u>:s:<s>:writes    set    applied write ids (idempotent replay)
     p:T:u:<u>:s:<s>:claim     string sweeper claim "<expires_ms>|<worker>"
     p:T:u:<u>:sessions        zset   sid -> last_active ms
-    p:T:u:<u>:lease           string "<expires_ms>|<device>|<sid>"
+    p:T:u:<u>:lease           string "<expires_ms>|<device>|<sid>|<since_ms>"
+    p:T:u:<u>:opening         string "<expires_ms>|<sid>": the session being opened (join window)
     p:T:u:<u>:archive:<s>     string archived transcript
     p:T:u:<u>:archives        zset   sid -> delete_at ms
     p:T:sweep:active          zset   "<u>:<s>" -> last_active ms
@@ -181,7 +182,8 @@ def parse_record_ref(text: str) -> RecordRef:
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """What a key of this schema names: its kind (``meta``, ``msgs``, ``writes``, ``claim``,
-    ``sessions``, ``lease``, ``archive``, ``archives``, ``quarantine``) and its ids."""
+    ``sessions``, ``lease``, ``opening``, ``archive``, ``archives``, ``quarantine``) and its
+    ids."""
 
     kind: str
     user_id: str
@@ -201,6 +203,7 @@ class SessionKeys:
     writes: str
     claim: str
     sessions: str
+    lease: str
     sweep_active: str
     sweep_soft: str
     archive: str
@@ -217,6 +220,7 @@ class UserKeys:
     base: str
     sessions: str
     lease: str
+    opening: str
     archives: str
     quarantine: str
     sweep_active: str
@@ -276,7 +280,11 @@ class KeySchema:
         """What a per-user key of this schema names; InvalidInputError for any other key."""
         parts = key.split(":")
         ok = len(parts) >= 5 and parts[0] == self.prefix and parts[2] == "u"
-        if ok and len(parts) == 5 and parts[4] in ("sessions", "lease", "archives", "quarantine"):
+        if (
+            ok
+            and len(parts) == 5
+            and parts[4] in ("sessions", "lease", "opening", "archives", "quarantine")
+        ):
             return KeyInfo(parts[4], unescape_id(parts[3]))
         if ok and len(parts) == 6 and parts[4] == "archive":
             return KeyInfo("archive", unescape_id(parts[3]), unescape_id(parts[5]))
@@ -295,6 +303,7 @@ class KeySchema:
             base=base,
             sessions=f"{base}:sessions",
             lease=f"{base}:lease",
+            opening=f"{base}:opening",
             archives=f"{base}:archives",
             quarantine=f"{base}:quarantine",
             sweep_active=self.sweep_active(tag),
@@ -316,6 +325,7 @@ class KeySchema:
             writes=writes,
             claim=claim,
             sessions=uk.sessions,
+            lease=uk.lease,
             sweep_active=uk.sweep_active,
             sweep_soft=uk.sweep_soft,
             archive=uk.archive(s),

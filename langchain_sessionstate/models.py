@@ -163,6 +163,7 @@ class Lease(_Model):
     device_id: str
     session_id: str | None = None
     expires_at: datetime
+    since: datetime | None = None  # when this device's unbroken hold began
 
 
 # --------------------------------------------------------------------------- long-term
@@ -329,6 +330,9 @@ class ResumptionContext(_Model):
     greeting: str | None = None
     items: list[ContextItem] = Field(default_factory=list)
     state: SessionState | None = None
+    active_device: Lease | None = None  # another device holds the conversation (and since)
+    joined: bool = False  # another client opened this new session moments ago
+    degraded: bool = False  # live state was unreachable: context from long-term memory only
 
     def render(self, token_budget: int | None = None) -> str:
         """Render items in rank order, one per line, cut at ``token_budget`` whitespace tokens."""

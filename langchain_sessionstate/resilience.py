@@ -31,6 +31,7 @@ by sync calls in ``batch`` and by the wrapped store's async calls in ``abatch``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import uuid
@@ -49,6 +50,7 @@ from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import (
     CorruptStateError,
     InvalidInputError,
+    LeaseHeldError,
     StoreUnavailableError,
 )
 from langchain_sessionstate.keys import KeySchema
@@ -94,7 +96,13 @@ def materialize(entry: _Entry, config: ShortTermConfig, keep: int) -> SessionSta
         encoded = [codec.encode_raw_message(m, now_ms, op.device_id, config) for m in op.messages]
         fields = codec.encode_update(op.update, config)
         apply_turn(
-            record, encoded, fields, now_ms=now_ms, device_id=op.device_id, write_id=op.write_id
+            record,
+            encoded,
+            fields,
+            now_ms=now_ms,
+            device_id=op.device_id,
+            write_id=op.write_id,
+            continues=op.continues,
         )
         total = offset + len(record.msgs)
         if result is not None and not result.spooled:
@@ -237,15 +245,7 @@ class ResilientShortTermStore(ShortTermStore):
     def _append(self, op: ops.AppendTurn) -> Procedure[AppendResult]:
         if op.write_id is None:
             # Chosen before the first attempt: a replay of a write that did land is a no-op.
-            op = ops.AppendTurn(
-                op.user_id,
-                op.session_id,
-                op.messages,
-                op.now,
-                op.update,
-                op.device_id,
-                uuid.uuid4().hex,
-            )
+            op = dataclasses.replace(op, write_id=uuid.uuid4().hex)
         for _ in range(_MAX_REPAIRS):
             try:
                 (result,) = yield Forward([op])
@@ -271,6 +271,8 @@ class ResilientShortTermStore(ShortTermStore):
             op.now,
             op.update,
             op.device_id,
+            to_ms_delta(op.lease_ttl),
+            op.continues,
         )
         yield Local(lambda: self.spool.append(turn))
         state = self._remember(op, None)
@@ -321,6 +323,7 @@ class ResilientShortTermStore(ShortTermStore):
         sent: set[str] = set()
         try:
             for turn in turns:
+                lease = timedelta(milliseconds=turn.lease_ttl_ms) if turn.lease_ttl_ms else None
                 op = ops.AppendTurn(
                     turn.user_id,
                     turn.session_id,
@@ -329,11 +332,14 @@ class ResilientShortTermStore(ShortTermStore):
                     turn.update,
                     turn.device_id,
                     turn.write_id,
+                    lease,
+                    turn.continues,
                 )
                 try:
                     yield Forward([op])
-                except InvalidInputError as exc:
-                    # The store refuses it for good (too large, say): keep it aside.
+                except (InvalidInputError, LeaseHeldError) as exc:
+                    # Refused for good (too large; another device took over meanwhile, and it
+                    # must not overwrite newer state): kept aside for a human, never dropped.
                     logger.error("spooled turn %s refused by the store: %s", turn.write_id, exc)
                     yield Local(partial(self.spool.reject, turn.to_line()))
                 sent.add(turn.write_id)
@@ -446,6 +452,11 @@ class ResilientShortTermStore(ShortTermStore):
                 del self._cache[ref]
         self.spool.erase_user(user_id)
         erase_jsonl_lines(self.quarantine_log.path, user_id)
+
+
+def to_ms_delta(delta: timedelta | None) -> int | None:
+    """A duration in whole milliseconds (None stays None), for the spool's JSON."""
+    return None if delta is None else int(delta.total_seconds() * 1000)
 
 
 def _log_outage(message: str, *args: object) -> None:

@@ -39,6 +39,8 @@ class SpooledTurn:
     now: datetime
     update: StateUpdate | None
     device_id: str | None
+    lease_ttl_ms: int | None = None
+    continues: bool = False
 
     def to_line(self) -> bytes:
         """One JSONL line."""
@@ -53,6 +55,8 @@ class SpooledTurn:
             if self.update
             else None,
             "messages": [message_to_dict(m) for m in self.messages],
+            "lease_ttl_ms": self.lease_ttl_ms,
+            "continues": self.continues,
         }
         return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
@@ -69,6 +73,8 @@ class SpooledTurn:
             now=from_ms(int(record["now_ms"])),
             update=StateUpdate.model_validate(update) if update is not None else None,
             device_id=record["device_id"],
+            lease_ttl_ms=record.get("lease_ttl_ms"),
+            continues=bool(record.get("continues", False)),
         )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "SessionContext",
     "context_device_id",
     "context_session_id",
+    "context_takeover",
     "context_user_id",
     "user_and_session_from_config",
 ]
@@ -37,12 +38,16 @@ class SessionContext:
     Attributes:
         user_id: the authenticated user; keys every piece of state.
         session_id: a session the app wants to continue; ``None`` lets resumption decide.
-        device_id: the device making the request (for the active-device lease and audit).
+        device_id: the device making the request: one device per user holds the
+            conversation at a time (the active-device lease).
+        takeover: move the conversation to ``device_id`` even while another device holds it
+            (the user chose "continue here").
     """
 
     user_id: str
     session_id: str | None = None
     device_id: str | None = None
+    takeover: bool = False
 
 
 def _field(source: Any, name: str) -> Any:
@@ -75,6 +80,11 @@ def context_device_id(context: Any) -> str | None:
     """The validated device id of a runtime context, or ``None`` when it names none."""
     value = _field(context, "device_id")
     return None if value is None else validate_id(value, "device_id")
+
+
+def context_takeover(context: Any) -> bool:
+    """Whether the runtime context asks to take the conversation over to its device."""
+    return bool(_field(context, "takeover"))
 
 
 def user_and_session_from_config(

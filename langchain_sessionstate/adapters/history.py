@@ -29,7 +29,7 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import ConfigurableFieldSpec
 
-from langchain_sessionstate.core import SessionMemory
+from langchain_sessionstate.core import SessionMemory, messages_write_id
 from langchain_sessionstate.keys import validate_id
 
 __all__ = [
@@ -84,6 +84,53 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
         if messages:
             await self.memory.arecord_turn(
                 self.user_id, self.session_id, list(messages), device_id=self.device_id
+            )
+
+    def add_input(self, messages: Sequence[BaseMessage]) -> None:
+        """Write the user's new messages as a new turn, before the model answers them (a retry
+        with the same message ids adds nothing)."""
+        if messages:
+            self.memory.record_turn(
+                self.user_id,
+                self.session_id,
+                list(messages),
+                device_id=self.device_id,
+                write_id=messages_write_id(self.user_id, self.session_id, messages, "in"),
+            )
+
+    async def aadd_input(self, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`add_input`."""
+        if messages:
+            await self.memory.arecord_turn(
+                self.user_id,
+                self.session_id,
+                list(messages),
+                device_id=self.device_id,
+                write_id=messages_write_id(self.user_id, self.session_id, messages, "in"),
+            )
+
+    def add_reply(self, messages: Sequence[BaseMessage]) -> None:
+        """Write the answer to the last input as the rest of its turn."""
+        if messages:
+            self.memory.record_turn(
+                self.user_id,
+                self.session_id,
+                list(messages),
+                device_id=self.device_id,
+                write_id=messages_write_id(self.user_id, self.session_id, messages, "out"),
+                continues=True,
+            )
+
+    async def aadd_reply(self, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`add_reply`."""
+        if messages:
+            await self.memory.arecord_turn(
+                self.user_id,
+                self.session_id,
+                list(messages),
+                device_id=self.device_id,
+                write_id=messages_write_id(self.user_id, self.session_id, messages, "out"),
+                continues=True,
             )
 
     def clear(self) -> None:

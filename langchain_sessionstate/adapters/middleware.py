@@ -19,15 +19,15 @@ decisions are pure helpers below; the sync and async hooks differ only in which
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, NotRequired, cast
+from typing import Annotated, Any, Literal, NotRequired, cast
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
-from langchain.agents.middleware.types import PrivateStateAttr
+from langchain.agents.middleware.types import PrivateStateAttr, hook_config
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -41,12 +41,14 @@ from langgraph.runtime import Runtime
 from langchain_sessionstate.adapters.context import (
     context_device_id,
     context_session_id,
+    context_takeover,
     context_user_id,
 )
-from langchain_sessionstate.core import SessionMemory
-from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.core import SessionMemory, messages_write_id
+from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
 from langchain_sessionstate.models import (
     Decision,
+    Lease,
     PendingOperation,
     ResumptionContext,
     StateUpdate,
@@ -57,6 +59,7 @@ __all__ = [
     "SessionStateMiddleware",
     "TurnPlan",
     "augment_system_message",
+    "conflict_reply",
     "new_messages",
     "plan_turn",
     "render_guidance",
@@ -90,6 +93,8 @@ class TurnPlan:
         new_session: True when the turn opens a session (PRIME/FRESH) or restores one
             that has no topic yet; the opening request then becomes its topic.
         device_id: the device from the runtime context.
+        recorded: how many of the run's new messages (the user's input) were already
+            written, before the model was called.
     """
 
     user_id: str
@@ -98,6 +103,7 @@ class TurnPlan:
     first_message: str | None
     new_session: bool
     device_id: str | None = None
+    recorded: int = 0
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready form for the graph state (checkpointers serialise it)."""
@@ -208,13 +214,27 @@ def turn_update(turn: Sequence[BaseMessage], plan: TurnPlan, now: datetime) -> S
     return StateUpdate(**fields)
 
 
-def write_id(plan: TurnPlan, turn: Sequence[BaseMessage]) -> str | None:
-    """A replay-safe id for the turn when every message carries an id (graph messages do)."""
-    ids = [m.id for m in turn]
-    if not ids or any(i is None for i in ids):
-        return None
-    raw = "\x1f".join([plan.user_id, plan.session_id, *(str(i) for i in ids)])
-    return "mw-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+def write_id(plan: TurnPlan, turn: Sequence[BaseMessage], part: str = "mw") -> str | None:
+    """A replay-safe id for a write when every message carries an id (graph messages do): a
+    retry of the same messages changes nothing."""
+    return messages_write_id(plan.user_id, plan.session_id, turn, part)
+
+
+def conflict_reply(resumption: ResumptionContext, held: Lease | LeaseHeldError) -> AIMessage:
+    """What the agent says when another device holds the conversation: the resumption's
+    offer to continue here (or, for the device that lost it, where it went), marked so the
+    app can show a "continue here" action (``additional_kwargs["sessionstate_conflict"]``)."""
+    device = held.device_id if isinstance(held, Lease) else held.holder
+    since = held.since
+    text = resumption.greeting if isinstance(held, Lease) and resumption.greeting else None
+    if text is None:
+        when = f" since {since:%H:%M}" if since is not None else ""
+        text = (
+            f"This conversation is now active on {device}{when}. Would you like to continue "
+            "here instead?"
+        )
+    marker = {"device_id": device, "since": since.isoformat() if since else None}
+    return AIMessage(content=text, additional_kwargs={"sessionstate_conflict": marker})
 
 
 def _gap_words(resumption: ResumptionContext) -> str:
@@ -320,11 +340,20 @@ def restored_messages(
 class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
     """Session state for ``create_agent``: resume before, inject around, record after.
 
+    The user's new message is written before the model is called (a run that fails or a
+    process that dies mid-run loses nothing; a retry with the same message ids adds nothing);
+    the reply and tool messages extend that turn afterwards. With a ``device_id`` in the
+    runtime context, one device holds the user's conversation at a time: a run from another
+    device answers with an offer to continue there (``on_conflict="reply"``, the default, or
+    raises :class:`LeaseHeldError` with ``"raise"``) and writes nothing, until the context
+    sets ``takeover=True``.
+
     Args:
         memory: the app's :class:`SessionMemory`.
         token_budget: most whitespace tokens of context injected; defaults to the
             resumption config's budget.
         recall_tools: also give the agent ``search_memories``/``remember``/``forget_memory``.
+        on_conflict: what a run does while another device holds the conversation.
     """
 
     state_schema = SessionStateAgentState
@@ -335,12 +364,16 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         *,
         token_budget: int | None = None,
         recall_tools: bool = False,
+        on_conflict: Literal["reply", "raise"] = "reply",
     ) -> None:
         super().__init__()
         if token_budget is not None and token_budget <= 0:
             raise InvalidInputError(f"token_budget must be positive, got {token_budget!r}")
+        if on_conflict not in ("reply", "raise"):
+            raise InvalidInputError(f"on_conflict must be 'reply' or 'raise', got {on_conflict!r}")
         self.memory = memory
         self.token_budget = token_budget or memory.settings.resumption.token_budget
+        self.on_conflict = on_conflict
         if recall_tools:
             from langchain_sessionstate.adapters.tools import memory_tools
 
@@ -350,9 +383,14 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
 
     # ------------------------------------------------------------------ before
 
-    def _who(self, runtime: Runtime[Any]) -> tuple[str, str | None, str | None]:
+    def _who(self, runtime: Runtime[Any]) -> _Who:
         ctx = runtime.context
-        return context_user_id(ctx), context_session_id(ctx), context_device_id(ctx)
+        return _Who(
+            context_user_id(ctx),
+            context_session_id(ctx),
+            context_device_id(ctx),
+            context_takeover(ctx),
+        )
 
     @staticmethod
     def _latest_human(messages: Sequence[AnyMessage]) -> str | None:
@@ -361,52 +399,108 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
                 return message.text or None
         return None
 
-    def _before_update(
-        self,
-        state: SessionStateAgentState,
-        who: tuple[str, str | None, str | None],
-        resumption: ResumptionContext,
-    ) -> dict[str, Any]:
-        user_id, session_id, device_id = who
+    def _plan(
+        self, state: SessionStateAgentState, who: _Who, resumption: ResumptionContext
+    ) -> tuple[TurnPlan, list[BaseMessage]]:
+        """The run's plan and the user's new messages, to write before the model runs."""
         plan = plan_turn(
             state["messages"],
-            user_id=user_id,
-            requested_session=session_id,
-            device_id=device_id,
+            user_id=who.user_id,
+            requested_session=who.session_id,
+            device_id=who.device_id,
             resumption=resumption,
         )
+        inputs = new_messages(state["messages"], plan.start)
+        return dataclasses.replace(plan, recorded=len(inputs)), inputs
+
+    def _input_update(self, plan: TurnPlan) -> StateUpdate | None:
+        topic = _topic(plan.first_message) if plan.new_session and plan.first_message else None
+        return StateUpdate(topic=topic) if topic else None
+
+    def _conflict(
+        self, resumption: ResumptionContext, held: Lease | LeaseHeldError
+    ) -> dict[str, Any]:
+        """End the run with the offer to continue here; nothing is written."""
+        if self.on_conflict == "raise":
+            if isinstance(held, LeaseHeldError):
+                raise held
+            raise LeaseHeldError(
+                f"conversation of user {resumption.user_id!r}", held.device_id, since=held.since
+            )
+        return {
+            "sessionstate_resumption": resumption.model_dump(mode="json"),
+            "sessionstate_turn": None,  # nothing of this run is written
+            "messages": [conflict_reply(resumption, held)],
+            "jump_to": "end",
+        }
+
+    def _started(self, resumption: ResumptionContext, plan: TurnPlan) -> dict[str, Any]:
         return {
             "sessionstate_resumption": resumption.model_dump(mode="json"),
             "sessionstate_turn": plan.to_state(),
         }
 
+    @hook_config(can_jump_to=["end"])
     def before_agent(
         self, state: SessionStateAgentState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
-        """Resume the context's user and remember the decision for this run."""
+        """Resume the context's user, then write the user's new message before the model."""
         who = self._who(runtime)
         resumption = self.memory.resume(
-            who[0],
+            who.user_id,
             first_message=self._latest_human(state["messages"]),
-            session_id=who[1],
-            device_id=who[2],
+            session_id=who.session_id,
+            device_id=who.device_id,
             token_budget=self.token_budget,
+            takeover=who.takeover,
         )
-        return self._before_update(state, who, resumption)
+        if resumption.active_device is not None:
+            return self._conflict(resumption, resumption.active_device)
+        plan, inputs = self._plan(state, who, resumption)
+        if inputs:
+            try:
+                self.memory.record_turn(
+                    plan.user_id,
+                    plan.session_id,
+                    inputs,
+                    update=self._input_update(plan),
+                    device_id=plan.device_id,
+                    write_id=write_id(plan, inputs, "in"),
+                )
+            except LeaseHeldError as held:
+                return self._conflict(resumption, held)
+        return self._started(resumption, plan)
 
+    @hook_config(can_jump_to=["end"])
     async def abefore_agent(
         self, state: SessionStateAgentState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`before_agent`."""
         who = self._who(runtime)
         resumption = await self.memory.aresume(
-            who[0],
+            who.user_id,
             first_message=self._latest_human(state["messages"]),
-            session_id=who[1],
-            device_id=who[2],
+            session_id=who.session_id,
+            device_id=who.device_id,
             token_budget=self.token_budget,
+            takeover=who.takeover,
         )
-        return self._before_update(state, who, resumption)
+        if resumption.active_device is not None:
+            return self._conflict(resumption, resumption.active_device)
+        plan, inputs = self._plan(state, who, resumption)
+        if inputs:
+            try:
+                await self.memory.arecord_turn(
+                    plan.user_id,
+                    plan.session_id,
+                    inputs,
+                    update=self._input_update(plan),
+                    device_id=plan.device_id,
+                    write_id=write_id(plan, inputs, "in"),
+                )
+            except LeaseHeldError as held:
+                return self._conflict(resumption, held)
+        return self._started(resumption, plan)
 
     # ------------------------------------------------------------------ around the model
 
@@ -440,32 +534,35 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
 
     # ------------------------------------------------------------------ after
 
-    def _turn(
+    def _rest(
         self, state: SessionStateAgentState
     ) -> tuple[TurnPlan, list[BaseMessage], StateUpdate] | None:
+        """The turn's messages after the already written input, and the state it leaves."""
         raw = state.get("sessionstate_turn")
         if raw is None:
             return None
         plan = TurnPlan.from_state(raw)
         turn = new_messages(state["messages"], plan.start)
-        if not turn:
+        rest = turn[plan.recorded :]
+        if not rest:
             return None
-        return plan, turn, turn_update(turn, plan, self.memory.now())
+        return plan, rest, turn_update(turn, plan, self.memory.now())
 
     def after_agent(
         self, state: SessionStateAgentState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
-        """Record the run's new messages and state changes as one atomic turn."""
-        planned = self._turn(state)
+        """Write the reply and tool messages as the rest of the turn, with its state."""
+        planned = self._rest(state)
         if planned is not None:
-            plan, turn, update = planned
+            plan, rest, update = planned
             self.memory.record_turn(
                 plan.user_id,
                 plan.session_id,
-                turn,
+                rest,
                 update=update,
                 device_id=plan.device_id,
-                write_id=write_id(plan, turn),
+                write_id=write_id(plan, rest),
+                continues=plan.recorded > 0,
             )
         return None
 
@@ -473,15 +570,26 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         self, state: SessionStateAgentState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`after_agent`."""
-        planned = self._turn(state)
+        planned = self._rest(state)
         if planned is not None:
-            plan, turn, update = planned
+            plan, rest, update = planned
             await self.memory.arecord_turn(
                 plan.user_id,
                 plan.session_id,
-                turn,
+                rest,
                 update=update,
                 device_id=plan.device_id,
-                write_id=write_id(plan, turn),
+                write_id=write_id(plan, rest),
+                continues=plan.recorded > 0,
             )
         return None
+
+
+@dataclass(frozen=True)
+class _Who:
+    """Who a run is for, from the runtime context."""
+
+    user_id: str
+    session_id: str | None
+    device_id: str | None
+    takeover: bool

@@ -39,6 +39,7 @@ from typing import Any, Literal, cast
 
 from langchain_sessionstate.clock import Clock
 from langchain_sessionstate.config import ResumptionConfig
+from langchain_sessionstate.errors import LeaseHeldError, StoreUnavailableError
 from langchain_sessionstate.longterm.base import MemoryStore, positions
 from langchain_sessionstate.models import (
     ContextItem,
@@ -57,6 +58,7 @@ __all__ = [
     "Assembler",
     "AssemblyRequest",
     "Fetch",
+    "Unavailable",
     "build",
     "context_plan",
     "pack",
@@ -116,6 +118,15 @@ class Fetch:
     method: str
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    tolerant: bool = False  # a store down or a lease held gives an Unavailable result
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """The result of a tolerant fetch that failed: the store could not be reached, or (for a
+    lease) another device holds it."""
+
+    error: StoreUnavailableError | LeaseHeldError
 
 
 # --------------------------------------------------------------------------- planning
@@ -534,7 +545,15 @@ class Assembler:
 
     def execute(self, fetches: Sequence[Fetch]) -> dict[str, Any]:
         """Run reads one after the other; results by key."""
-        return {f.key: getattr(self._store(f), f.method)(*f.args, **f.kwargs) for f in fetches}
+        return {f.key: self._run(f) for f in fetches}
+
+    def _run(self, fetch: Fetch) -> Any:
+        try:
+            return getattr(self._store(fetch), fetch.method)(*fetch.args, **fetch.kwargs)
+        except (StoreUnavailableError, LeaseHeldError) as exc:
+            if fetch.tolerant:
+                return Unavailable(exc)
+            raise
 
     async def aexecute(self, fetches: Sequence[Fetch]) -> dict[str, Any]:
         """Run reads concurrently with the stores' async methods, or in worker threads."""
@@ -544,11 +563,16 @@ class Assembler:
     async def _arun(self, fetch: Fetch) -> Any:
         store = self._store(fetch)
         native = getattr(store, "a" + fetch.method, None)
-        if native is not None:
-            return await native(*fetch.args, **fetch.kwargs)
-        # No async twin (Chroma's embedded client is synchronous): keep the loop free.
-        method = getattr(store, fetch.method)
-        return await asyncio.to_thread(method, *fetch.args, **fetch.kwargs)
+        try:
+            if native is not None:
+                return await native(*fetch.args, **fetch.kwargs)
+            # No async twin (Chroma's embedded client is synchronous): keep the loop free.
+            method = getattr(store, fetch.method)
+            return await asyncio.to_thread(method, *fetch.args, **fetch.kwargs)
+        except (StoreUnavailableError, LeaseHeldError) as exc:
+            if fetch.tolerant:
+                return Unavailable(exc)
+            raise
 
     def assemble(self, req: AssemblyRequest) -> list[ContextItem]:
         """Ranked items for ``req``."""

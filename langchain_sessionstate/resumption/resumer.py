@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Generator, Sequence
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from langchain_sessionstate.clock import Clock, SystemClock
 from langchain_sessionstate.config import ResumptionConfig
-from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
 from langchain_sessionstate.longterm.base import MemoryStore
 from langchain_sessionstate.models import (
     Decision,
+    Lease,
     ResumptionContext,
     SessionInfo,
     SessionState,
@@ -35,6 +37,7 @@ from langchain_sessionstate.resumption.assembler import (
     Assembler,
     AssemblyRequest,
     Fetch,
+    Unavailable,
     build,
     context_plan,
     plan,
@@ -48,8 +51,9 @@ from langchain_sessionstate.resumption.greeting import (
 from langchain_sessionstate.resumption.policy import decide, is_live
 from langchain_sessionstate.shortterm.base import ShortTermStore
 
-__all__ = ["Resumer", "locate"]
+__all__ = ["Resumer", "conflict_greeting", "locate"]
 
+_GREET = "\x00greet"  # sentinel: let the greeter write the greeting
 _Steps = Generator[list[Fetch], dict[str, Any], tuple[ResumptionContext, GreetingFacts]]
 
 
@@ -84,6 +88,7 @@ class Resumer:
         greeter: writes the greeting (default :class:`TemplateGreeter`).
         config: windows, staleness, budget, item cap.
         clock: source of "now".
+        lease_ttl: how long a device's hold on the user's conversation lasts unrenewed.
     """
 
     def __init__(
@@ -94,10 +99,12 @@ class Resumer:
         greeter: Greeter | None = None,
         config: ResumptionConfig | None = None,
         clock: Clock | None = None,
+        lease_ttl: timedelta = timedelta(minutes=2),
     ) -> None:
         self.config = config or ResumptionConfig()
         self.clock: Clock = clock or SystemClock()
         self.greeter: Greeter = greeter or TemplateGreeter()
+        self.lease_ttl = lease_ttl
         self.assembler = Assembler(short_term, long_term, config=self.config, clock=self.clock)
 
     def resume(
@@ -110,6 +117,7 @@ class Resumer:
         token_budget: int | None = None,
         max_items: int | None = None,
         unbudgeted: bool = False,
+        takeover: bool = False,
     ) -> ResumptionContext:
         """Decide how to pick ``user_id`` up and gather the context for the prompt.
 
@@ -119,19 +127,40 @@ class Resumer:
             session_id: id for a new session (PRIME/FRESH); default a random hex id. A
                 RESTORE always returns the restored session's id.
             device_id: the requesting device. Sessions belong to the user, so this does not
-                change the choice: a user switching devices is picked up all the same.
+                change the choice: a user switching devices is picked up all the same. While
+                another device holds the user's conversation (wrote within the lease time),
+                ``active_device`` says which and since when, and the greeting offers to go on
+                here; otherwise this device takes the lease.
+            takeover: make ``device_id`` the active device even while another holds it
+                (its next write is then refused).
             token_budget: whitespace tokens of rendered items (default from the config).
             max_items: most items (default from the config).
             unbudgeted: return ``max_items`` items without packing them into a budget (for a
                 caller that cuts them itself, like a retriever returning ``k`` documents).
 
+        Two clients opening a new session at once join one (``joined``; no second greeting).
+        When live state cannot be reached, the context comes from long-term memory alone and
+        ``degraded`` is set; no store error reaches the caller.
+
         Returns:
             The decision, the session id to use, the items in rank order, the restored
             state (RESTORE) and a greeting.
         """
-        steps = self._steps(user_id, first_message, session_id, token_budget, max_items, unbudgeted)
+        steps = self._steps(
+            user_id,
+            first_message,
+            session_id,
+            device_id,
+            takeover,
+            token_budget,
+            max_items,
+            unbudgeted,
+        )
         ctx, facts = _drive(steps, self.assembler.execute)
-        return ctx.model_copy(update={"greeting": self.greeter.greet(facts)})
+        greeting = self._greeting(ctx)
+        if greeting is _GREET:
+            greeting = self.greeter.greet(facts)
+        return ctx.model_copy(update={"greeting": greeting})
 
     async def aresume(
         self,
@@ -143,22 +172,48 @@ class Resumer:
         token_budget: int | None = None,
         max_items: int | None = None,
         unbudgeted: bool = False,
+        takeover: bool = False,
     ) -> ResumptionContext:
         """Async :meth:`resume` (same arguments)."""
-        steps = self._steps(user_id, first_message, session_id, token_budget, max_items, unbudgeted)
+        steps = self._steps(
+            user_id,
+            first_message,
+            session_id,
+            device_id,
+            takeover,
+            token_budget,
+            max_items,
+            unbudgeted,
+        )
         try:
             fetches = next(steps)
             while True:
                 fetches = steps.send(await self.assembler.aexecute(fetches))
         except StopIteration as done:
             ctx, facts = cast(tuple[ResumptionContext, GreetingFacts], done.value)
-        return ctx.model_copy(update={"greeting": await self.greeter.agreet(facts)})
+        greeting = self._greeting(ctx)
+        if greeting is _GREET:
+            greeting = await self.greeter.agreet(facts)
+        return ctx.model_copy(update={"greeting": greeting})
+
+    def _greeting(self, ctx: ResumptionContext) -> str | None:
+        """The device offer while another device holds the conversation; no greeting for a
+        client joining a session just opened or a conversation that barely paused; else
+        :data:`_GREET` (the greeter's turn)."""
+        if ctx.active_device is not None:
+            return conflict_greeting(ctx.active_device)
+        if ctx.joined:
+            return None
+        paused = ctx.gap is not None and ctx.gap < self.config.greet_after
+        return None if ctx.decision is Decision.RESTORE and paused else _GREET
 
     def _steps(
         self,
         user_id: str,
         first_message: str | None,
         session_id: str | None,
+        device_id: str | None,
+        takeover: bool,
         token_budget: int | None,
         max_items: int | None,
         unbudgeted: bool,
@@ -173,21 +228,31 @@ class Resumer:
         if budget <= 0:
             raise InvalidInputError(f"token_budget must be positive, got {token_budget!r}")
         now = self.clock.now()
-        got = yield [
-            Fetch("sessions", "short", "list_sessions", (user_id,)),
+        first = [
+            Fetch("sessions", "short", "list_sessions", (user_id,), tolerant=True),
             Fetch("summaries", "long", "summaries", (user_id,), {"limit": 1}),
         ]
+        if device_id is not None:
+            first.append(Fetch("lease", "short", "get_lease", (user_id,), {"now": now}, True))
+        got = yield first
+        held = got.get("lease")
+        degraded = isinstance(got["sessions"], Unavailable)
+        sessions = [] if degraded else cast(list[SessionInfo], got["sessions"])
         summaries = cast(list[SessionSummary], got["summaries"])
         summary = summaries[0] if summaries else None
-        last = locate(cast(list[SessionInfo], got["sessions"]), summary)
+        last = locate(sessions, summary)
         gap = now - last.last_active if last is not None else None
         decision = decide(gap, last, self.config)
         previous: SessionState | None = None
         if last is not None and is_live(last) and decision is not Decision.FRESH:
-            got = yield [Fetch("previous", "short", "load", (user_id, last.session_id))]
-            previous = cast(SessionState | None, got["previous"])
+            got = yield [
+                Fetch("previous", "short", "load", (user_id, last.session_id), tolerant=True)
+            ]
+            loaded = got["previous"]
+            degraded = degraded or isinstance(loaded, Unavailable)
+            previous = None if isinstance(loaded, Unavailable) else loaded
             if previous is None:
-                # Removed between listing and loading (a sweeper won the race).
+                # Removed between listing and loading (a sweeper won the race), or unreachable.
                 last = last.model_copy(update={"status": SessionStatus.HARD_EXPIRED})
                 decision = decide(gap, last, self.config)
         restoring = decision is Decision.RESTORE and previous is not None
@@ -207,26 +272,84 @@ class Resumer:
         if more:
             results = {**results, **(yield more)}
         items = build(req, results, self.config)
-        new_id = session_id or uuid.uuid4().hex
+        if restoring and last is not None:
+            target, joined = last.session_id, False
+        elif session_id is not None or degraded:
+            target, joined = session_id or uuid.uuid4().hex, False
+        else:
+            # Two clients opening a new session at once (two tabs) join one.
+            candidate = uuid.uuid4().hex
+            got = yield [
+                Fetch(
+                    "opened",
+                    "short",
+                    "open_session",
+                    (user_id, candidate),
+                    {"now": now, "ttl": self.config.join_window},
+                    tolerant=True,
+                )
+            ]
+            opened = got["opened"]
+            target = candidate if isinstance(opened, Unavailable) else cast(str, opened)
+            joined = target != candidate
+        active = None
+        if device_id is not None and not degraded:
+            active = yield from self._hold(user_id, device_id, target, now, held, takeover)
         ctx = ResumptionContext(
             user_id=user_id,
-            session_id=last.session_id if restoring and last is not None else new_id,
+            session_id=target,
             decision=decision,
             gap=gap,
             previous_session_id=last.session_id if last is not None else None,
             items=items,
             state=previous if restoring else None,
+            active_device=active,
+            joined=joined,
+            degraded=degraded,
         )
         facts = greeting_facts(
             decision,
             seed=f"{user_id}|{ctx.session_id}",
             gap=gap,
-            first_ever=last is None,
+            first_ever=last is None and not degraded,
             previous=previous,
             last_summary=summary,
             items=items,
         )
         return ctx, facts
+
+    def _hold(
+        self,
+        user_id: str,
+        device_id: str,
+        session_id: str,
+        now: datetime,
+        held: object,
+        takeover: bool,
+    ) -> Generator[list[Fetch], dict[str, Any], Lease | None]:
+        """Take (or renew) the device lease; the other device's lease when it holds it."""
+        if isinstance(held, Lease) and held.device_id != device_id and not takeover:
+            return held
+        kwargs = {"now": now, "ttl": self.lease_ttl, "session_id": session_id, "takeover": takeover}
+        args = (user_id, device_id)
+        got = yield [Fetch("taken", "short", "acquire_lease", args, kwargs, tolerant=True)]
+        taken = got["taken"]
+        if isinstance(taken, Unavailable) and isinstance(taken.error, LeaseHeldError):
+            # Another device took it between our read and our write: report that one.
+            got = yield [Fetch("lease", "short", "get_lease", (user_id,), {"now": now}, True)]
+            return got["lease"] if isinstance(got["lease"], Lease) else None
+        return None
+
+
+def conflict_greeting(active: Lease | None) -> str | None:
+    """What a second device hears while another one holds the conversation."""
+    if active is None:
+        return None
+    since = f" since {active.since:%H:%M}" if active.since is not None else ""
+    return (
+        f"You're also chatting on {active.device_id}{since}. Would you like to continue here "
+        "instead? Your conversation will move over with you."
+    )
 
 
 def _drive(

@@ -44,13 +44,17 @@ from langchain_sessionstate.shortterm import ops
 T = TypeVar("T")
 
 
+def _lua(name: str) -> str:
+    return files("langchain_sessionstate.shortterm").joinpath(f"{name}.lua").read_text("utf-8")
+
+
+_LEASE = _lua("lease")
 SCRIPTS: dict[str, str] = {
-    name: files("langchain_sessionstate.shortterm")
-    .joinpath(f"{name}.lua")
-    .read_text(encoding="utf-8")
+    name: (_LEASE + "\n" if name in ("append", "acquire") else "") + _lua(name)
     for name in ("append", "update", "load", "set_status", "acquire", "release")
 }
-"""Lua sources by name, from the ``*.lua`` files beside this module (package data)."""
+"""Lua sources by name, from the ``*.lua`` files beside this module (package data); the
+scripts that take a lease start with the one lease rule, ``lease.lua``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,7 @@ def append_turn(keys: KeySchema, config: ShortTermConfig, op: ops.AppendTurn) ->
     now_ms = to_ms(op.now)
     encoded = [codec.encode_raw_message(m, now_ms, op.device_id, config) for m in op.messages]
     fields = codec.encode_update(op.update, config)
+    leased = op.lease_ttl is not None and op.device_id is not None
     args: list[Any] = [
         op.write_id or "",
         now_ms,
@@ -122,13 +127,18 @@ def append_turn(keys: KeySchema, config: ShortTermConfig, op: ops.AppendTurn) ->
         k.session,
         len(fields),
         len(encoded),
+        _ms(op.lease_ttl) if leased and op.lease_ttl is not None else "",
+        "1" if op.continues else "0",
+        escape_id(op.device_id, "device_id") if leased and op.device_id else "",
     ]
     for name, value in fields:
         args.append(name)
         args.append(value)
     args.extend(encoded)
-    keys_ = (k.meta, k.msgs, k.writes, k.sessions, k.sweep_active, k.sweep_soft)
+    keys_ = (k.meta, k.msgs, k.writes, k.sessions, k.sweep_active, k.sweep_soft, k.lease)
     (reply,) = yield Step((Eval("append", keys_, tuple(args)),))
+    if int(reply[2]) < 0:
+        raise lease_held(op.user_id, reply[3], reply[4])
     turns, count, applied = reply
     return AppendResult(turn_count=int(turns), message_count=int(count), applied=bool(applied))
 
@@ -227,7 +237,7 @@ def delete_user(keys: KeySchema, config: ShortTermConfig, op: ops.DeleteUser) ->
         )
         sids = [_text(s) for s in sessions]
         aids = [_text(a) for a in archives]
-        doomed: list[str] = [u.sessions, u.archives, u.lease, u.quarantine]
+        doomed: list[str] = [u.sessions, u.archives, u.lease, u.opening, u.quarantine]
         for s in sids:
             doomed.extend(u.session(s))
         doomed.extend(u.archive(a) for a in aids)
@@ -296,7 +306,7 @@ def claim(keys: KeySchema, config: ShortTermConfig, op: ops.Claim) -> Plan[bool]
     w = escape_id(op.worker, "worker")
     now_ms = to_ms(op.now)
     args = (w, now_ms, now_ms + _ms(op.ttl), _ms(op.ttl), "", "0")
-    ((ok, _holder),) = yield Step((Eval("acquire", (k.claim,), args),))
+    ((ok, _holder, _since),) = yield Step((Eval("acquire", (k.claim,), args),))
     return bool(ok)
 
 
@@ -375,10 +385,21 @@ def list_archives(
 # --------------------------------------------------------------------------- device lease
 
 
-def _parse_lease(raw: Any) -> tuple[int, str, str | None]:
+def lease_held(user_id: str, holder: Any, since: Any) -> LeaseHeldError:
+    """The error for a lease another device holds (ids as stored: escaped)."""
+    since_text = _text(since)
+    return LeaseHeldError(
+        f"lease of user {user_id!r}",
+        unescape_id(_text(holder)),
+        since=from_ms(int(since_text)) if since_text.isdigit() else None,
+    )
+
+
+def _parse_lease(raw: Any) -> tuple[int, str, str | None, datetime | None]:
     parts = _text(raw).split("|")
     session = unescape_id(parts[2]) if len(parts) > 2 and parts[2] else None
-    return int(parts[0]), unescape_id(parts[1]), session
+    since = from_ms(int(parts[3])) if len(parts) > 3 and parts[3].isdigit() else None
+    return int(parts[0]), unescape_id(parts[1]), session, since
 
 
 def acquire_lease(keys: KeySchema, config: ShortTermConfig, op: ops.AcquireLease) -> Plan[Lease]:
@@ -389,12 +410,16 @@ def acquire_lease(keys: KeySchema, config: ShortTermConfig, op: ops.AcquireLease
     s = escape_id(session_id, "session_id") if session_id is not None else ""
     now_ms = to_ms(op.now)
     expires = now_ms + _ms(op.ttl)
-    args = (d, now_ms, expires, _ms(op.ttl), s, "1" if op.takeover else "0")
-    ((ok, holder),) = yield Step((Eval("acquire", (u.lease,), args),))
+    args = (d, now_ms, expires, _ms(op.ttl), s, "1" if op.takeover else "0", now_ms)
+    ((ok, holder, since),) = yield Step((Eval("acquire", (u.lease,), args),))
     if not ok:
-        raise LeaseHeldError(f"lease of user {user_id!r}", unescape_id(_text(holder)))
+        raise lease_held(user_id, holder, since)
     return Lease(
-        user_id=user_id, device_id=device_id, session_id=session_id, expires_at=from_ms(expires)
+        user_id=user_id,
+        device_id=device_id,
+        session_id=session_id,
+        expires_at=from_ms(expires),
+        since=from_ms(int(_text(since))),
     )
 
 
@@ -403,12 +428,27 @@ def get_lease(keys: KeySchema, config: ShortTermConfig, op: ops.GetLease) -> Pla
     (raw,) = yield _one("GET", keys.user(op.user_id).lease)
     if raw is None:
         return None
-    expires, device, session = _parse_lease(raw)
+    expires, device, session, since = _parse_lease(raw)
     if expires <= to_ms(op.now):
         return None
     return Lease(
-        user_id=op.user_id, device_id=device, session_id=session, expires_at=from_ms(expires)
+        user_id=op.user_id,
+        device_id=device,
+        session_id=session,
+        expires_at=from_ms(expires),
+        since=since,
     )
+
+
+def open_session(keys: KeySchema, config: ShortTermConfig, op: ops.OpenSession) -> Plan[str]:
+    """Compare-and-set of the user's opening pointer (the lease rule with the session id as
+    holder): the first opener within ``ttl`` wins, later ones join its session."""
+    u = keys.user(op.user_id)
+    s = escape_id(op.session_id, "session_id")
+    now_ms = to_ms(op.now)
+    args = (s, now_ms, now_ms + _ms(op.ttl), _ms(op.ttl), "", "0")
+    ((_ok, holder, _since),) = yield Step((Eval("acquire", (u.opening,), args),))
+    return unescape_id(_text(holder))
 
 
 def release_lease(keys: KeySchema, config: ShortTermConfig, op: ops.ReleaseLease) -> Plan[bool]:
@@ -487,6 +527,7 @@ PLANS: dict[type[ops.Op], PlanFor] = {
     ops.AcquireLease: acquire_lease,
     ops.GetLease: get_lease,
     ops.ReleaseLease: release_lease,
+    ops.OpenSession: open_session,
     ops.SetAside: set_aside,
     ops.Ping: ping,
 }

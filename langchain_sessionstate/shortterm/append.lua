@@ -1,5 +1,9 @@
--- KEYS: meta, msgs, writes, sessions, sweep_active, sweep_soft
--- ARGV: write_id, now_ms, ttl_ms, device, member, sid, n_fields, n_msgs, fields..., msgs...
+-- KEYS: meta, msgs, writes, sessions, sweep_active, sweep_soft, lease
+-- ARGV: write_id, now_ms, ttl_ms, device, member, sid, n_fields, n_msgs, lease_px, continues,
+--       escaped device, fields..., msgs...
+-- With lease_px, the device must hold (or take, when free) the user's lease: another device's
+-- unexpired lease refuses the turn before anything is written ({0, 0, -1, holder, since}).
+-- With continues = '1' the messages extend the current turn: the turn count stays.
 -- Every redis.call costs more than its command: fields go out in one HSET, the message
 -- count is RPUSH's reply, and started_at is written on the first turn only.
 local meta, msgs, writes, sessions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -8,19 +12,25 @@ local now, ttl = ARGV[2], ARGV[3]
 local nf, nm = tonumber(ARGV[7]), tonumber(ARGV[8])
 -- A script is not rolled back when a command fails: refuse a key of the wrong type before
 -- anything is written, or a failed turn would leave its write id behind.
-local want = {'hash', 'list', 'set', 'zset', 'zset', 'zset'}
-for j = 1, 6 do
+local want = {'hash', 'list', 'set', 'zset', 'zset', 'zset', 'string'}
+for j = 1, ARGV[9] ~= '' and 7 or 6 do
   local t = redis.call('TYPE', KEYS[j])['ok']
   if t ~= 'none' and t ~= want[j] then
     return redis.error_reply('WRONGTYPE ' .. KEYS[j] .. ' holds a ' .. t .. ', expected a ' .. want[j])
   end
 end
-if ARGV[1] ~= '' and redis.call('SADD', writes, ARGV[1]) == 0 then
+if ARGV[1] ~= '' and redis.call('SISMEMBER', writes, ARGV[1]) == 1 then
   local c = redis.call('HMGET', meta, 'turns', 'msgs')
   return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, 0}
 end
+if ARGV[9] ~= '' then
+  local exp = tonumber(now) + tonumber(ARGV[9])
+  local other = take_lease(KEYS[7], ARGV[11], tonumber(now), exp, ARGV[9], ARGV[6], now, false)
+  if other then return {0, 0, -1, other.holder, other.since or ''} end
+end
+if ARGV[1] ~= '' then redis.call('SADD', writes, ARGV[1]) end
 -- RPUSH in chunks: Lua's unpack() is limited to a few thousand values.
-local i = 9 + 2 * nf
+local i = 12 + 2 * nf
 local last = i + nm - 1
 local count
 while i <= last do
@@ -29,12 +39,12 @@ while i <= last do
   i = upto + 1
 end
 if count == nil then count = redis.call('LLEN', msgs) end
-local turns = redis.call('HINCRBY', meta, 'turns', 1)
+local turns = redis.call('HINCRBY', meta, 'turns', ARGV[10] == '1' and 0 or 1)
 local h = {'last_active', now, 'status', 'active', 'msgs', count}
 if ARGV[4] ~= '' then h[#h + 1] = 'device'; h[#h + 1] = ARGV[4] end
-for j = 9, 8 + 2 * nf do h[#h + 1] = ARGV[j] end
+for j = 12, 11 + 2 * nf do h[#h + 1] = ARGV[j] end
 redis.call('HSET', meta, unpack(h))
-if turns == 1 then redis.call('HSETNX', meta, 'started_at', now) end
+if turns <= 1 then redis.call('HSETNX', meta, 'started_at', now) end
 redis.call('ZADD', sessions, now, ARGV[6])
 redis.call('ZADD', active, now, ARGV[5])
 redis.call('ZREM', soft, ARGV[5])

@@ -87,11 +87,14 @@ class ShortTermStore(ABC):
         update: StateUpdate | None = None,
         device_id: str | None = None,
         write_id: str | None = None,
+        lease_ttl: timedelta | None = None,
+        continues: bool = False,
     ) -> AppendResult:
         """Append one turn's messages and apply ``update``, atomically (:class:`ops.AppendTurn`)."""
-        return self.run(
-            ops.AppendTurn(user_id, session_id, messages, now, update, device_id, write_id)
+        op = ops.AppendTurn(
+            user_id, session_id, messages, now, update, device_id, write_id, lease_ttl, continues
         )
+        return self.run(op)
 
     async def aappend_turn(
         self,
@@ -103,11 +106,14 @@ class ShortTermStore(ABC):
         update: StateUpdate | None = None,
         device_id: str | None = None,
         write_id: str | None = None,
+        lease_ttl: timedelta | None = None,
+        continues: bool = False,
     ) -> AppendResult:
         """Async :meth:`append_turn`."""
-        return await self.arun(
-            ops.AppendTurn(user_id, session_id, messages, now, update, device_id, write_id)
+        op = ops.AppendTurn(
+            user_id, session_id, messages, now, update, device_id, write_id, lease_ttl, continues
         )
+        return await self.arun(op)
 
     def update_state(self, user_id: str, session_id: str, update: StateUpdate) -> bool:
         """Write state fields without counting a turn (:class:`ops.UpdateState`)."""
@@ -251,6 +257,17 @@ class ShortTermStore(ABC):
     async def aget_lease(self, user_id: str, *, now: datetime) -> Lease | None:
         """Async :meth:`get_lease`."""
         return await self.arun(ops.GetLease(user_id, now))
+
+    def open_session(self, user_id: str, session_id: str, *, now: datetime, ttl: timedelta) -> str:
+        """Open ``session_id`` or join the session another client opened less than ``ttl``
+        ago (:class:`ops.OpenSession`); returns the session id to use."""
+        return self.run(ops.OpenSession(user_id, session_id, now, ttl))
+
+    async def aopen_session(
+        self, user_id: str, session_id: str, *, now: datetime, ttl: timedelta
+    ) -> str:
+        """Async :meth:`open_session`."""
+        return await self.arun(ops.OpenSession(user_id, session_id, now, ttl))
 
     def release_lease(self, user_id: str, device_id: str) -> bool:
         """Drop the lease if ``device_id`` holds it."""

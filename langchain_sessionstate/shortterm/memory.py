@@ -20,7 +20,7 @@ from langchain_sessionstate import codec
 from langchain_sessionstate.clock import from_ms, to_ms
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError, PayloadTooLargeError
-from langchain_sessionstate.keys import KeySchema, parse_record_ref
+from langchain_sessionstate.keys import KeySchema, escape_id, parse_record_ref, unescape_id
 from langchain_sessionstate.models import (
     AppendResult,
     Lease,
@@ -31,7 +31,15 @@ from langchain_sessionstate.models import (
 )
 from langchain_sessionstate.shortterm import ops
 from langchain_sessionstate.shortterm.base import ShortTermStore
-from langchain_sessionstate.shortterm.rule import Record, apply_turn, apply_update
+from langchain_sessionstate.shortterm.rule import (
+    LeaseValue,
+    Record,
+    apply_turn,
+    apply_update,
+    is_replay,
+    parse_lease,
+    take_lease,
+)
 
 Ref = tuple[str, str]
 
@@ -40,13 +48,29 @@ Ref = tuple[str, str]
 class _User:
     sessions: dict[str, Record] = field(default_factory=dict)
     archives: dict[str, tuple[bytes, int]] = field(default_factory=dict)
-    lease: tuple[int, str, str | None] | None = None
+    lease: str | None = None  # as Redis stores it (rule.take_lease), escaped ids
+    opening: str | None = None
     quarantine: dict[str, bytes] = field(default_factory=dict)
 
 
 def _order(index: dict[Ref, int], keys: KeySchema) -> list[tuple[int, str, Ref]]:
     # Same order as a Redis zset: score, then escaped member.
     return [(ms, keys.session(u, s).member, (u, s)) for (u, s), ms in index.items()]
+
+
+def _held(user_id: str, other: LeaseValue) -> LeaseHeldError:
+    since = from_ms(int(other.since)) if other.since and other.since.isdigit() else None
+    return LeaseHeldError(f"lease of user {user_id!r}", unescape_id(other.holder), since=since)
+
+
+def _lease(user_id: str, held: LeaseValue) -> Lease:
+    return Lease(
+        user_id=user_id,
+        device_id=unescape_id(held.holder),
+        session_id=unescape_id(held.extra) if held.extra else None,
+        expires_at=from_ms(held.expires),
+        since=from_ms(int(held.since)) if held.since and held.since.isdigit() else None,
+    )
 
 
 def _within(index: int, record: Record) -> bool:
@@ -68,7 +92,7 @@ class InMemoryShortTermStore(ShortTermStore):
         self._active: dict[Ref, int] = {}
         self._soft: dict[Ref, int] = {}
         self._archive_due: dict[Ref, int] = {}
-        self._claims: dict[Ref, tuple[int, str]] = {}
+        self._claims: dict[Ref, str] = {}
         self._handlers: dict[type[ops.Op], Callable[[Any], Any]] = {
             ops.AppendTurn: self._append_turn,
             ops.UpdateState: self._update_state,
@@ -89,6 +113,7 @@ class InMemoryShortTermStore(ShortTermStore):
             ops.AcquireLease: self._acquire_lease,
             ops.GetLease: self._get_lease,
             ops.ReleaseLease: self._release_lease,
+            ops.OpenSession: self._open_session,
             ops.SetAside: self._set_aside,
             ops.Ping: lambda op: True,
         }
@@ -122,7 +147,24 @@ class InMemoryShortTermStore(ShortTermStore):
         fields = codec.encode_update(op.update, self.config)
         with self._lock:
             user = self._users.setdefault(op.user_id, _User())
-            record = user.sessions.setdefault(op.session_id, Record())
+            record = user.sessions.get(op.session_id) or Record()
+            if (
+                op.lease_ttl is not None
+                and op.device_id is not None
+                and not is_replay(record, op.write_id)
+            ):
+                other, value = take_lease(
+                    user.lease,
+                    escape_id(op.device_id, "device_id"),
+                    now_ms=now_ms,
+                    expires_ms=now_ms + _ms(op.lease_ttl),
+                    extra=escape_id(op.session_id, "session_id"),
+                    since=str(now_ms),
+                )
+                if other is not None:
+                    raise _held(op.user_id, other)
+                user.lease = value
+            user.sessions[op.session_id] = record
             turns, count, applied = apply_turn(
                 record,
                 encoded,
@@ -130,6 +172,7 @@ class InMemoryShortTermStore(ShortTermStore):
                 now_ms=now_ms,
                 device_id=op.device_id,
                 write_id=op.write_id,
+                continues=op.continues,
             )
             if applied:
                 ref = (op.user_id, op.session_id)
@@ -186,7 +229,7 @@ class InMemoryShortTermStore(ShortTermStore):
             self._soft.pop(ref, None)
             self._claims.pop(ref, None)
             if user is not None and not (
-                user.sessions or user.archives or user.lease or user.quarantine
+                user.sessions or user.archives or user.lease or user.opening or user.quarantine
             ):
                 del self._users[op.user_id]
             return existed
@@ -202,7 +245,8 @@ class InMemoryShortTermStore(ShortTermStore):
             # The number of Redis keys the same data would occupy.
             count = sum(2 + bool(r.writes) for r in user.sessions.values())
             count += bool(user.sessions) + len(user.archives) + bool(user.archives)
-            return count + (user.lease is not None) + bool(user.quarantine)
+            leases = (user.lease is not None) + (user.opening is not None)
+            return count + leases + bool(user.quarantine)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -233,17 +277,18 @@ class InMemoryShortTermStore(ShortTermStore):
         now_ms = to_ms(op.now)
         ref = (op.user_id, op.session_id)
         with self._lock:
-            held = self._claims.get(ref)
-            if held is not None and held[1] != op.worker and held[0] > now_ms:
-                return False
-            self._claims[ref] = (now_ms + _ms(op.ttl), op.worker)
-            return True
+            other, value = take_lease(
+                self._claims.get(ref), op.worker, now_ms=now_ms, expires_ms=now_ms + _ms(op.ttl)
+            )
+            if value is not None:
+                self._claims[ref] = value
+            return other is None
 
     def _release(self, op: ops.Release) -> None:
         ref = (op.user_id, op.session_id)
         with self._lock:
-            held = self._claims.get(ref)
-            if held is not None and held[1] == op.worker:
+            held = parse_lease(self._claims.get(ref))
+            if held is not None and held.holder == op.worker:
                 del self._claims[ref]
 
     def _put_archive(self, op: ops.PutArchive) -> None:
@@ -287,38 +332,56 @@ class InMemoryShortTermStore(ShortTermStore):
     def _acquire_lease(self, op: ops.AcquireLease) -> Lease:
         now_ms = to_ms(op.now)
         expires = now_ms + _ms(op.ttl)
+        session = escape_id(op.session_id, "session_id") if op.session_id is not None else ""
         with self._lock:
             user = self._users.setdefault(op.user_id, _User())
-            held = user.lease
-            taken = held is not None and held[1] != op.device_id and held[0] > now_ms
-            if taken and not op.takeover:
-                assert held is not None
-                raise LeaseHeldError(f"lease of user {op.user_id!r}", held[1])
-            user.lease = (expires, op.device_id, op.session_id)
-        return Lease(
-            user_id=op.user_id,
-            device_id=op.device_id,
-            session_id=op.session_id,
-            expires_at=from_ms(expires),
-        )
+            other, value = take_lease(
+                user.lease,
+                escape_id(op.device_id, "device_id"),
+                now_ms=now_ms,
+                expires_ms=expires,
+                extra=session,
+                since=str(now_ms),
+                force=op.takeover,
+            )
+            if other is not None:
+                raise _held(op.user_id, other)
+            user.lease = value
+        held = parse_lease(value)
+        assert held is not None
+        return _lease(op.user_id, held)
 
     def _get_lease(self, op: ops.GetLease) -> Lease | None:
         with self._lock:
             user = self._users.get(op.user_id)
-            held = user.lease if user else None
-        if held is None or held[0] <= to_ms(op.now):
+            held = parse_lease(user.lease if user else None)
+        if held is None or held.expires <= to_ms(op.now):
             return None
-        return Lease(
-            user_id=op.user_id, device_id=held[1], session_id=held[2], expires_at=from_ms(held[0])
-        )
+        return _lease(op.user_id, held)
 
     def _release_lease(self, op: ops.ReleaseLease) -> bool:
         with self._lock:
             user = self._users.get(op.user_id)
-            if user is None or user.lease is None or user.lease[1] != op.device_id:
+            held = parse_lease(user.lease if user else None)
+            if user is None or held is None or held.holder != escape_id(op.device_id):
                 return False
             user.lease = None
             return True
+
+    def _open_session(self, op: ops.OpenSession) -> str:
+        now_ms = to_ms(op.now)
+        with self._lock:
+            user = self._users.setdefault(op.user_id, _User())
+            other, value = take_lease(
+                user.opening,
+                escape_id(op.session_id, "session_id"),
+                now_ms=now_ms,
+                expires_ms=now_ms + _ms(op.ttl),
+            )
+            if other is not None:
+                return unescape_id(other.holder)
+            user.opening = value
+            return op.session_id
 
     # ------------------------------------------------------------------ raw records
 

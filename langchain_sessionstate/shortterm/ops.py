@@ -79,8 +79,13 @@ class SessionOp(UserOp[R]):
 class AppendTurn(SessionOp[AppendResult]):
     """Append one turn's messages and apply ``update``, atomically, in one round trip.
 
-    Creates the session on its first turn; counts one turn whatever the number of messages;
-    reactivates a soft-expired session. A ``write_id`` seen before changes nothing.
+    Creates the session on its first turn; counts one turn whatever the number of messages
+    (none with ``continues``: the messages extend the current turn, like a reply written after
+    the user's message); reactivates a soft-expired session. A ``write_id`` seen before changes
+    nothing. With ``lease_ttl`` and a ``device_id``, the device must hold the user's lease or
+    take it when it is free (renewed until ``now + lease_ttl``): another device's unexpired
+    lease refuses the turn with :class:`~langchain_sessionstate.errors.LeaseHeldError` before
+    anything is written.
     """
 
     effect: ClassVar[Effect] = "write"
@@ -89,6 +94,8 @@ class AppendTurn(SessionOp[AppendResult]):
     update: StateUpdate | None = None
     device_id: str | None = None
     write_id: str | None = None
+    lease_ttl: timedelta | None = None
+    continues: bool = False
 
     def __post_init__(self) -> None:
         SessionOp.__post_init__(self)
@@ -265,6 +272,22 @@ class AcquireLease(UserOp[Lease]):
 
 
 @dataclass(frozen=True, slots=True)
+class OpenSession(UserOp[str]):
+    """Open ``session_id`` as the user's new session, or join the one another client opened
+    less than ``ttl`` ago (two tabs opening at once share one session); returns the id to use.
+    """
+
+    effect: ClassVar[Effect] = "write"
+    session_id: str
+    now: datetime
+    ttl: timedelta
+
+    def __post_init__(self) -> None:
+        UserOp.__post_init__(self)
+        validate_id(self.session_id, "session_id")
+
+
+@dataclass(frozen=True, slots=True)
 class GetLease(UserOp[Lease | None]):
     """The lease unless it expired by ``now``."""
 
@@ -328,6 +351,7 @@ __all__ = [
     "ListSessions",
     "Load",
     "Op",
+    "OpenSession",
     "Ping",
     "PutArchive",
     "ReadMessages",

@@ -13,7 +13,7 @@ from langchain_sessionstate.adapters.history import (
     history_factory_config,
 )
 from langchain_sessionstate.core import SessionMemory
-from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
 
 
 def test_messages_round_trip_in_order(session_memory: SessionMemory) -> None:
@@ -49,13 +49,31 @@ async def test_each_add_is_one_turn(session_memory: SessionMemory) -> None:
 
 
 async def test_concurrent_appends_lose_nothing(session_memory: SessionMemory) -> None:
-    """Two devices appending at once keep every message (no read-modify-write)."""
+    """Two tabs of one device appending at once keep every message (no read-modify-write)."""
+    tab_a = SessionChatMessageHistory(session_memory, "u1", "s1", device_id="phone")
+    tab_b = SessionChatMessageHistory(session_memory, "u1", "s1", device_id="phone")
+    await asyncio.gather(
+        *(h.aadd_messages([HumanMessage(f"{i}")]) for i in range(10) for h in (tab_a, tab_b))
+    )
+    assert len(await tab_a.aget_messages()) == 20
+
+
+async def test_a_second_device_is_refused_while_the_first_holds_the_conversation(
+    session_memory: SessionMemory,
+) -> None:
+    """One active device per user: the laptop's write is refused (naming the phone) and
+    writes nothing, until it takes over; then the phone's write is refused."""
     phone = SessionChatMessageHistory(session_memory, "u1", "s1", device_id="phone")
     laptop = SessionChatMessageHistory(session_memory, "u1", "s1", device_id="laptop")
-    await asyncio.gather(
-        *(h.aadd_messages([HumanMessage(f"{i}")]) for i in range(10) for h in (phone, laptop))
-    )
-    assert len(await phone.aget_messages()) == 20
+    phone.add_user_message("from the phone")
+    with pytest.raises(LeaseHeldError, match="phone"):
+        await laptop.aadd_messages([HumanMessage("from the laptop")])
+    assert [m.content for m in phone.messages] == ["from the phone"]
+    session_memory.activate_device("u1", "laptop", session_id="s1", takeover=True)
+    laptop.add_user_message("from the laptop")
+    with pytest.raises(LeaseHeldError, match="laptop"):
+        phone.add_user_message("late phone")
+    assert [m.content for m in laptop.messages] == ["from the phone", "from the laptop"]
 
 
 async def test_histories_are_keyed_by_user_and_session(session_memory: SessionMemory) -> None:

@@ -444,3 +444,71 @@ async def test_a_record_of_another_user_cannot_be_set_aside(
     state = await short_api.load("victim", "s")
     assert state is not None
     assert state.topic == "t"
+
+
+async def test_a_turn_under_the_device_lease_is_refused_on_another_device_until_takeover(
+    short_api: Api, clock: SimulatedClock
+) -> None:
+    """The phone's turns hold the lease; the laptop's turn is refused (naming the phone and
+    since when) and writes nothing; after an explicit takeover the laptop writes and the
+    phone's next turn is refused, naming the laptop."""
+    ttl = timedelta(minutes=2)
+    start = clock.now()
+    await short_api.append_turn("u", "s", turn(1), now=start, device_id="phone", lease_ttl=ttl)
+    clock.advance(timedelta(seconds=30))
+    await short_api.append_turn(
+        "u", "s", turn(2), now=clock.now(), device_id="phone", lease_ttl=ttl
+    )
+    with pytest.raises(LeaseHeldError) as refused:
+        await short_api.append_turn(
+            "u", "s", turn(3), now=clock.now(), device_id="laptop", lease_ttl=ttl
+        )
+    assert (refused.value.holder, refused.value.since) == ("phone", start)
+    state = await short_api.load("u", "s")
+    assert state is not None
+    assert state.turn_count == 2
+    lease = await short_api.acquire_lease(
+        "u", "laptop", now=clock.now(), ttl=ttl, session_id="s", takeover=True
+    )
+    assert (lease.device_id, lease.since) == ("laptop", clock.now())
+    await short_api.append_turn(
+        "u", "s", turn(3), now=clock.now(), device_id="laptop", lease_ttl=ttl
+    )
+    with pytest.raises(LeaseHeldError, match="laptop"):
+        await short_api.append_turn(
+            "u", "s", turn(4), now=clock.now(), device_id="phone", lease_ttl=ttl
+        )
+    clock.advance(ttl + timedelta(seconds=1))  # the laptop went quiet: the lease is free
+    await short_api.append_turn(
+        "u", "s", turn(4), now=clock.now(), device_id="phone", lease_ttl=ttl
+    )
+    state = await short_api.load("u", "s")
+    assert state is not None
+    assert state.turn_count == 4
+    assert state.device_id == "phone"
+
+
+async def test_continued_messages_extend_the_turn_without_counting_another(
+    short_api: Api, clock: SimulatedClock
+) -> None:
+    """The user's message first, the reply later: one turn, both messages, in order."""
+    question, answer = turn(1)
+    await short_api.append_turn("u", "s", [question], now=clock.now())
+    result = await short_api.append_turn("u", "s", [answer], now=clock.now(), continues=True)
+    assert (result.turn_count, result.message_count) == (1, 2)
+    state = await short_api.load("u", "s")
+    assert state is not None
+    assert [m.message.content for m in state.messages] == ["question 1", "answer 1"]
+
+
+async def test_two_clients_opening_at_once_join_one_session(
+    short_api: Api, clock: SimulatedClock
+) -> None:
+    """The first opener's session wins within the window; after it, a new one may open."""
+    window = timedelta(minutes=1)
+    first = await short_api.open_session("u", "tab-a", now=clock.now(), ttl=window)
+    second = await short_api.open_session("u", "tab-b", now=clock.now(), ttl=window)
+    assert (first, second) == ("tab-a", "tab-a")
+    clock.advance(window)
+    assert await short_api.open_session("u", "tab-c", now=clock.now(), ttl=window) == "tab-c"
+    assert await short_api.open_session("v", "other", now=clock.now(), ttl=window) == "other"

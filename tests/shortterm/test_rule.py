@@ -1,5 +1,6 @@
-"""The turn rule, written twice (``rule.py`` in Python, ``append.lua``/``update.lua`` in Redis),
-replayed on random sequences of turns and state updates: both leave the same bytes."""
+"""The turn and lease rules, written twice (``rule.py`` in Python, the Lua scripts in Redis),
+replayed on random sequences of turns, continuations, state updates and device leases: both
+give the same results and leave the same bytes."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from langchain_sessionstate.config import ShortTermConfig
+from langchain_sessionstate.errors import LeaseHeldError
 from langchain_sessionstate.keys import KeySchema
 from langchain_sessionstate.models import FlowState, PendingOperation, StateUpdate
 from langchain_sessionstate.shortterm import ops
+from langchain_sessionstate.shortterm.base import ShortTermStore
 from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 from langchain_sessionstate.shortterm.rule import Record
@@ -65,18 +68,41 @@ def operations(draw: st.DrawFn) -> list[ops.Op]:
         if draw(st.integers(0, 4)) == 0:
             out.append(ops.UpdateState("u", session, draw(updates())))
             continue
+        now = START + timedelta(seconds=draw(st.integers(-100, 10_000)))
+        if draw(st.integers(0, 6)) == 0:
+            out.append(
+                ops.AcquireLease(
+                    "u",
+                    draw(st.sampled_from(["phone", "laptop", "a|b"])),
+                    now,
+                    timedelta(seconds=draw(st.integers(1, 600))),
+                    draw(st.none() | st.just(session)),
+                    draw(st.booleans()),
+                )
+            )
+            continue
         out.append(
             ops.AppendTurn(
                 "u",
                 session,
                 draw(messages()),
-                START + timedelta(seconds=draw(st.integers(-100, 10_000))),
+                now,
                 draw(st.none() | updates()),
-                draw(st.none() | st.sampled_from(["phone", "laptop"])),
+                draw(st.none() | st.sampled_from(["phone", "laptop", "a|b"])),
                 draw(st.none() | st.sampled_from(["w1", "w2", "w3"])),
+                draw(st.none() | st.just(timedelta(minutes=2))),
+                draw(st.booleans()),
             )
         )
     return out
+
+
+def _outcome(store: ShortTermStore, op: ops.Op) -> Any:
+    """The operation's result, or the holder and start of the lease that refused it."""
+    try:
+        return store.batch([op])[0]
+    except LeaseHeldError as exc:
+        return ("held", exc.holder, exc.since)
 
 
 def _redis_record(client: redis.Redis, keys: KeySchema, session: str) -> Record:
@@ -107,7 +133,8 @@ def test_python_and_lua_leave_the_same_bytes(
     store = RedisShortTermStore(redis_client, config=config)
     try:
         for op in sequence:
-            assert memory.batch([op]) == store.batch([op]), op
+            assert _outcome(memory, op) == _outcome(store, op), op
+            assert memory.get_lease("u", now=START) == store.get_lease("u", now=START)
         for session in ("s1", "s2"):
             kept = memory._record("u", session) or Record()
             assert kept == _redis_record(redis_client, store._keys, session)
