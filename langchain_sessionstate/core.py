@@ -177,6 +177,7 @@ class SessionMemory:
         turns resilience off.
         """
         from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
+        from langchain_sessionstate.longterm.locks import StoreLocks
         from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 
         settings = settings or Settings()
@@ -190,13 +191,18 @@ class SessionMemory:
 
             folder = spool_dir or default_spool_dir(redis_url, settings.short_term.key_prefix)
             short_term = ResilientShortTermStore(short_term, spool_dir=Path(folder), clock=clock)
+        # Extraction for one user takes turns across every process sharing this Redis.
+        locks = StoreLocks(short_term)
         if chroma_host is not None:
             long_term = ChromaMemoryStore.http(
-                chroma_host, chroma_port, embeddings, config=settings.memory
+                chroma_host, chroma_port, embeddings, config=settings.memory, lock_factory=locks
             )
         else:
             long_term = ChromaMemoryStore.persistent(
-                Path(chroma_path or ".sessionstate/chroma"), embeddings, config=settings.memory
+                Path(chroma_path or ".sessionstate/chroma"),
+                embeddings,
+                config=settings.memory,
+                lock_factory=locks,
             )
         memory = cls(
             short_term=short_term,
@@ -390,14 +396,29 @@ class SessionMemory:
     def recall(
         self, user_id: str, query: str, *, k: int = 10, **filters: Any
     ) -> list[ScoredMemory]:
-        """Memories of one user by meaning; filters as in :meth:`MemoryStore.recall`."""
-        return self.long_term.recall(user_id, query, k=k, now=self.clock.now(), **filters)
+        """Memories of one user by meaning, best first; filters as in
+        :meth:`MemoryStore.recall`. A memory unconfirmed for ``ResumptionConfig.stale_after``
+        is flagged ``stale`` (may be outdated); superseded memories are left out unless
+        ``include_outdated=True``."""
+        now = self.clock.now()
+        return self._flag_stale(self.long_term.recall(user_id, query, k=k, now=now, **filters), now)
 
     async def arecall(
         self, user_id: str, query: str, *, k: int = 10, **filters: Any
     ) -> list[ScoredMemory]:
         """Async :meth:`recall`."""
-        return await self.long_term.arecall(user_id, query, k=k, now=self.clock.now(), **filters)
+        now = self.clock.now()
+        found = await self.long_term.arecall(user_id, query, k=k, now=now, **filters)
+        return self._flag_stale(found, now)
+
+    def _flag_stale(self, found: Sequence[ScoredMemory], now: datetime) -> list[ScoredMemory]:
+        limit = self.settings.resumption.stale_after
+        return [
+            s
+            if s.stale or now - s.memory.last_confirmed <= limit
+            else s.model_copy(update={"stale": True})
+            for s in found
+        ]
 
     def remember(
         self,

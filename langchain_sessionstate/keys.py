@@ -18,6 +18,7 @@ Design:
     p:T:u:<u>:sessions        zset   sid -> last_active ms
     p:T:u:<u>:lease           string "<expires_ms>|<device>|<sid>|<since_ms>"
     p:T:u:<u>:opening         string "<expires_ms>|<sid>": the session being opened (join window)
+    p:T:u:<u>:lock:<name>     string "<expires_ms>|<holder>": a mutex across processes
     p:T:u:<u>:archive:<s>     string archived transcript
     p:T:u:<u>:archives        zset   sid -> delete_at ms
     p:T:sweep:active          zset   "<u>:<s>" -> last_active ms
@@ -236,6 +237,10 @@ class UserKeys:
         """Archive key of one already escaped session id."""
         return f"{self.base}:archive:{escaped_session}"
 
+    def lock(self, name: str) -> str:
+        """Key of the user's lock ``name`` (validated and escaped here)."""
+        return f"{self.base}:lock:{escape_id(name, 'lock name')}"
+
 
 class KeySchema:
     """Builds keys for one configuration (prefix, shard count); cheap and cached."""
@@ -286,8 +291,9 @@ class KeySchema:
             and parts[4] in ("sessions", "lease", "opening", "archives", "quarantine")
         ):
             return KeyInfo(parts[4], unescape_id(parts[3]))
-        if ok and len(parts) == 6 and parts[4] == "archive":
-            return KeyInfo("archive", unescape_id(parts[3]), unescape_id(parts[5]))
+        if ok and len(parts) == 6 and parts[4] in ("archive", "lock"):
+            session = unescape_id(parts[5]) if parts[4] == "archive" else None
+            return KeyInfo(parts[4], unescape_id(parts[3]), session)
         session_part = len(parts) == 7 and parts[6] in ("meta", "msgs", "writes", "claim")
         if ok and session_part and parts[4] == "s":
             return KeyInfo(parts[6], unescape_id(parts[3]), unescape_id(parts[5]))

@@ -123,23 +123,34 @@ class ChromaMemoryStore(MemoryStore):
 
     @classmethod
     def persistent(
-        cls, path: str | Path, embeddings: Embeddings, *, config: MemoryConfig = _DEFAULT_CONFIG
+        cls,
+        path: str | Path,
+        embeddings: Embeddings,
+        *,
+        config: MemoryConfig = _DEFAULT_CONFIG,
+        lock_factory: LockFactory | None = None,
     ) -> ChromaMemoryStore:
         """A store on an embedded Chroma database in the folder ``path``."""
         settings = Settings(anonymized_telemetry=False)
         client = _call("open", lambda: chromadb.PersistentClient(str(path), settings=settings))
-        return cls(client, embeddings, config=config)
+        return cls(client, embeddings, config=config, lock_factory=lock_factory)
 
     @classmethod
     def http(
-        cls, host: str, port: int, embeddings: Embeddings, *, config: MemoryConfig = _DEFAULT_CONFIG
+        cls,
+        host: str,
+        port: int,
+        embeddings: Embeddings,
+        *,
+        config: MemoryConfig = _DEFAULT_CONFIG,
+        lock_factory: LockFactory | None = None,
     ) -> ChromaMemoryStore:
         """A store on a Chroma server (``chroma run``) at ``host:port``."""
         settings = Settings(anonymized_telemetry=False)
         client = _call(
             "connect", lambda: chromadb.HttpClient(host=host, port=port, settings=settings)
         )
-        return cls(client, embeddings, config=config)
+        return cls(client, embeddings, config=config, lock_factory=lock_factory)
 
     # ------------------------------------------------------------------ collections
 

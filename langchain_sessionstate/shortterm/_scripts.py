@@ -440,6 +440,22 @@ def get_lease(keys: KeySchema, config: ShortTermConfig, op: ops.GetLease) -> Pla
     )
 
 
+def acquire_lock(keys: KeySchema, config: ShortTermConfig, op: ops.AcquireLock) -> Plan[bool]:
+    """The lease rule on the user's lock key."""
+    key = keys.user(op.user_id).lock(op.name)
+    now_ms = to_ms(op.now)
+    args = (escape_id(op.holder, "lock holder"), now_ms, now_ms + _ms(op.ttl), _ms(op.ttl), "", "0")
+    ((ok, _holder, _since),) = yield Step((Eval("acquire", (key,), args),))
+    return bool(ok)
+
+
+def release_lock(keys: KeySchema, config: ShortTermConfig, op: ops.ReleaseLock) -> Plan[bool]:
+    """Delete the lock only when ``holder`` has it."""
+    key = keys.user(op.user_id).lock(op.name)
+    (reply,) = yield Step((Eval("release", (key,), (escape_id(op.holder, "lock holder"),)),))
+    return bool(reply)
+
+
 def open_session(keys: KeySchema, config: ShortTermConfig, op: ops.OpenSession) -> Plan[str]:
     """Compare-and-set of the user's opening pointer (the lease rule with the session id as
     holder): the first opener within ``ttl`` wins, later ones join its session."""
@@ -528,6 +544,8 @@ PLANS: dict[type[ops.Op], PlanFor] = {
     ops.GetLease: get_lease,
     ops.ReleaseLease: release_lease,
     ops.OpenSession: open_session,
+    ops.AcquireLock: acquire_lock,
+    ops.ReleaseLock: release_lock,
     ops.SetAside: set_aside,
     ops.Ping: ping,
 }

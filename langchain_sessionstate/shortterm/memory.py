@@ -51,6 +51,7 @@ class _User:
     lease: str | None = None  # as Redis stores it (rule.take_lease), escaped ids
     opening: str | None = None
     quarantine: dict[str, bytes] = field(default_factory=dict)
+    locks: dict[str, str] = field(default_factory=dict)
 
 
 def _order(index: dict[Ref, int], keys: KeySchema) -> list[tuple[int, str, Ref]]:
@@ -114,6 +115,8 @@ class InMemoryShortTermStore(ShortTermStore):
             ops.GetLease: self._get_lease,
             ops.ReleaseLease: self._release_lease,
             ops.OpenSession: self._open_session,
+            ops.AcquireLock: self._acquire_lock,
+            ops.ReleaseLock: self._release_lock,
             ops.SetAside: self._set_aside,
             ops.Ping: lambda op: True,
         }
@@ -366,6 +369,29 @@ class InMemoryShortTermStore(ShortTermStore):
             if user is None or held is None or held.holder != escape_id(op.device_id):
                 return False
             user.lease = None
+            return True
+
+    def _acquire_lock(self, op: ops.AcquireLock) -> bool:
+        now_ms = to_ms(op.now)
+        with self._lock:
+            user = self._users.setdefault(op.user_id, _User())
+            other, value = take_lease(
+                user.locks.get(op.name),
+                escape_id(op.holder, "lock holder"),
+                now_ms=now_ms,
+                expires_ms=now_ms + _ms(op.ttl),
+            )
+            if value is not None:
+                user.locks[op.name] = value
+            return other is None
+
+    def _release_lock(self, op: ops.ReleaseLock) -> bool:
+        with self._lock:
+            user = self._users.get(op.user_id)
+            held = parse_lease(user.locks.get(op.name) if user else None)
+            if user is None or held is None or held.holder != escape_id(op.holder):
+                return False
+            del user.locks[op.name]
             return True
 
     def _open_session(self, op: ops.OpenSession) -> str:

@@ -272,6 +272,35 @@ class AcquireLease(UserOp[Lease]):
 
 
 @dataclass(frozen=True, slots=True)
+class AcquireLock(UserOp[bool]):
+    """Take the user's lock ``name`` for ``holder`` until ``now + ttl`` unless another holder
+    has it (a mutex across processes, e.g. around memory extraction); True when taken."""
+
+    effect: ClassVar[Effect] = "admin"
+    name: str
+    holder: str
+    now: datetime
+    ttl: timedelta
+
+    def __post_init__(self) -> None:
+        UserOp.__post_init__(self)
+        _ids((self.name, "lock name"), (self.holder, "lock holder"))
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLock(UserOp[bool]):
+    """Release the user's lock ``name`` if ``holder`` has it."""
+
+    effect: ClassVar[Effect] = "admin"
+    name: str
+    holder: str
+
+    def __post_init__(self) -> None:
+        UserOp.__post_init__(self)
+        _ids((self.name, "lock name"), (self.holder, "lock holder"))
+
+
+@dataclass(frozen=True, slots=True)
 class OpenSession(UserOp[str]):
     """Open ``session_id`` as the user's new session, or join the one another client opened
     less than ``ttl`` ago (two tabs opening at once share one session); returns the id to use.
@@ -337,6 +366,7 @@ Op = StoreOp[Any]
 
 __all__ = [
     "AcquireLease",
+    "AcquireLock",
     "AppendTurn",
     "Claim",
     "DeleteArchive",
@@ -357,6 +387,7 @@ __all__ = [
     "ReadMessages",
     "Release",
     "ReleaseLease",
+    "ReleaseLock",
     "SessionOp",
     "SetAside",
     "SetStatus",
