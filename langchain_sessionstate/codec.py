@@ -75,12 +75,13 @@ STATE_FIELDS: Final = frozenset(
 )
 
 
-def encode(value: Any, config: ShortTermConfig | None = None) -> bytes:
+def encode(value: Any, config: ShortTermConfig | None = None, *, limit: int | None = None) -> bytes:
     """Encode a JSON-ready value into an envelope.
 
     Raises:
         InvalidInputError: the value is not JSON-serialisable (objects, non-str keys, ...).
-        PayloadTooLargeError: the encoded record exceeds ``config.max_record_bytes``.
+        PayloadTooLargeError: the JSON is longer than ``limit`` (when given), or the encoded
+            record exceeds ``config.max_record_bytes``.
     """
     cfg = config or _DEFAULT
     try:
@@ -89,6 +90,11 @@ def encode(value: Any, config: ShortTermConfig | None = None) -> bytes:
         raise InvalidInputError(
             f"value is not JSON-serialisable ({exc}): {_short_repr(value)}"
         ) from exc
+    if limit is not None and len(payload) > limit:
+        raise PayloadTooLargeError(
+            f"a message of {len(payload):,} bytes is larger than the limit of {limit:,} "
+            "(ShortTermConfig.max_message_bytes); nothing of its turn was stored"
+        )
     flags = 0
     if len(payload) > cfg.compress_threshold:
         payload = zlib.compress(payload, 6)
@@ -161,7 +167,8 @@ def message_record(message: BaseMessage, at_ms: int, device_id: str | None) -> d
 
 def encode_message(message: TimedMessage, config: ShortTermConfig | None = None) -> bytes:
     """Encode a :class:`TimedMessage` (LangChain message dict + time + device)."""
-    return encode(message_record(message.message, to_ms(message.at), message.device_id), config)
+    record = message_record(message.message, to_ms(message.at), message.device_id)
+    return encode(record, config, limit=(config or _DEFAULT).max_message_bytes)
 
 
 def encode_raw_message(
@@ -172,18 +179,20 @@ def encode_raw_message(
     A standard message without extra fields is written from its field values directly (what
     ``model_dump`` would return for them, minus its cost); anything orjson cannot write that
     way (a nested model in ``additional_kwargs``, say) takes the ``message_to_dict`` path.
+    A message larger than ``config.max_message_bytes`` is refused.
     """
+    limit = (config or _DEFAULT).max_message_bytes
     if type(message) in _STANDARD and not message.__pydantic_extra__:
         record: dict[str, Any] = {"m": {"type": message.type, "data": message.__dict__}, "t": at_ms}
         if device_id is not None:
             record["d"] = device_id
         try:
-            return encode(record, config)
+            return encode(record, config, limit=limit)
         except PayloadTooLargeError:
             raise  # the same bytes either way: encoding again would only be refused again
         except InvalidInputError:
             pass  # a value orjson cannot write directly: pydantic dumps it below
-    return encode(message_record(message, at_ms, device_id), config)
+    return encode(message_record(message, at_ms, device_id), config, limit=limit)
 
 
 _PLAIN: Final = frozenset({str, int, float, bool})

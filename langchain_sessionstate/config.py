@@ -29,6 +29,8 @@ class ShortTermConfig:
             sweeper expires sessions by the clock well before this; it only stops leaks.
         compress_threshold: records larger than this many bytes are zlib-compressed.
         max_record_bytes: an encoded record larger than this is refused.
+        max_message_bytes: one message whose JSON form is larger than this is refused before
+            anything of its turn is stored (:class:`PayloadTooLargeError`).
         compact_after: once this many messages outside the recent window are not yet in the
             session's running summary, a background step folds them in (the sweeper also
             folds the rest when a session goes idle).
@@ -40,6 +42,7 @@ class ShortTermConfig:
     key_ttl: timedelta = timedelta(days=7)
     compress_threshold: int = 100 * 1024
     max_record_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = 2 * 1024 * 1024
     compact_after: int = 10
     sweep_shards: int = 16
 
@@ -48,6 +51,7 @@ class ShortTermConfig:
         _positive("key_ttl", self.key_ttl)
         _positive("compress_threshold", self.compress_threshold)
         _positive("max_record_bytes", self.max_record_bytes)
+        _positive("max_message_bytes", self.max_message_bytes)
         _positive("compact_after", self.compact_after)
         _positive("sweep_shards", self.sweep_shards)
         if not self.key_prefix.isalnum():
@@ -66,6 +70,10 @@ class LifecycleConfig:
         sweep_batch: sessions claimed per sweeper round trip.
         claim_ttl: how long a sweeper's claim on a session lasts before another may take it.
         lease_ttl: how long the active-device lease lasts without renewal.
+        max_text_chars: most characters of one message that extraction, summaries and
+            embeddings read (the archive keeps it whole): a huge paste costs no more.
+        max_finalize_failures: a session whose finalization fails this many times is parked
+            (status ``parked``, shown by ``inspect``) instead of retried on every pass.
     """
 
     soft_expiry: timedelta = timedelta(minutes=30)
@@ -75,6 +83,8 @@ class LifecycleConfig:
     sweep_batch: int = 100
     claim_ttl: timedelta = timedelta(minutes=10)
     lease_ttl: timedelta = timedelta(minutes=2)
+    max_text_chars: int = 4000
+    max_finalize_failures: int = 3
 
     def __post_init__(self) -> None:
         for name in (
@@ -87,6 +97,8 @@ class LifecycleConfig:
         ):
             _positive(name, getattr(self, name))
         _positive("sweep_batch", self.sweep_batch)
+        _positive("max_text_chars", self.max_text_chars)
+        _positive("max_finalize_failures", self.max_finalize_failures)
         if self.hard_expiry <= self.soft_expiry:
             raise InvalidInputError(
                 f"hard_expiry ({self.hard_expiry}) must be longer than soft_expiry "

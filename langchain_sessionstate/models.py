@@ -38,6 +38,7 @@ class SessionStatus(StrEnum):
     ACTIVE = "active"
     SOFT_EXPIRED = "soft_expired"
     HARD_EXPIRED = "hard_expired"
+    PARKED = "parked"  # finalization kept failing: set aside for a human, no retries
 
 
 class TimedMessage(_Model):

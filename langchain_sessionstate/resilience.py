@@ -263,6 +263,9 @@ class ResilientShortTermStore(ShortTermStore):
         return result  # type: ignore[no-any-return]
 
     def _spool(self, op: ops.AppendTurn) -> Procedure[AppendResult]:
+        # What the store would refuse for good is refused now, not accepted into the spool.
+        for message in op.messages:
+            codec.encode_raw_message(message, 0, op.device_id, self.config)
         turn = SpooledTurn(
             op.write_id or uuid.uuid4().hex,
             op.user_id,

@@ -29,8 +29,9 @@ from datetime import datetime
 
 from langchain_core.messages import messages_from_dict
 
+from langchain_sessionstate.bounds import bounded_turn
 from langchain_sessionstate.clock import Clock, from_ms, to_ms
-from langchain_sessionstate.codec import decode, encode, message_record
+from langchain_sessionstate.codec import decode, encode, is_placeholder, message_record
 from langchain_sessionstate.config import LifecycleConfig, ShortTermConfig
 from langchain_sessionstate.errors import CorruptStateError
 from langchain_sessionstate.lifecycle.policy import archive_delete_at, reflection_due
@@ -136,10 +137,14 @@ class SessionFinalizer:
         # must survive expiry even when no message left it unanswered.
         state = self.short_term.load(user_id, session_id, recent=1)
         open_drafts = open_item_drafts(state, session_id) if state is not None else []
-        memories, skipped = self._extract(user_id, session_id, turns, now, open_drafts)
+        # Extraction and summaries read each message's text bounded (a huge paste costs no
+        # more than a long message) and skip placeholders of messages set aside as corrupt.
+        limit = self.lifecycle.max_text_chars
+        readable = [bounded_turn(t, limit) for t in turns if not is_placeholder(t.message)]
+        memories, skipped = self._extract(user_id, session_id, readable, now, open_drafts)
 
         summary = with_open_questions(
-            self.summarizer.summarize(user_id, session_id, turns),
+            self.summarizer.summarize(user_id, session_id, readable or turns),
             [d.content for d in open_drafts],
         )
         self.long_term.put_summary(summary)

@@ -84,7 +84,8 @@ class SweepReport:
         archives_deleted: raw archives removed after their retention.
         failed: items that raised (logged; retried next pass).
         skipped: due sessions claimed by another worker or reactivated meanwhile.
-        errors: one line per failed item.
+        parked: sessions set aside after failing ``max_finalize_failures`` times.
+        errors: one line per failed or parked item.
     """
 
     soft_expired: int = 0
@@ -92,6 +93,7 @@ class SweepReport:
     archives_deleted: int = 0
     failed: int = 0
     skipped: int = 0
+    parked: int = 0
     errors: list[SweepError] = field(default_factory=list)
 
 
@@ -252,8 +254,7 @@ class Sweeper:
         except StoreUnavailableError:
             raise  # the whole pass stops: every other item would fail the same way
         except Exception as exc:  # an extractor or backend failure: log, release, retry later
-            self._failed(report, "finalize", user_id, session_id, exc)
-            return False
+            return self._finalize_failed(report, user_id, session_id, exc)
         finally:
             try:
                 self.short_term.release(user_id, session_id, self.worker_id)
@@ -290,9 +291,41 @@ class Sweeper:
         report.archives_deleted += 1
         return True
 
+    def _finalize_failed(
+        self, report: SweepReport, user_id: str, session_id: str, exc: BaseException
+    ) -> bool:
+        """Count the failure on the session; park it after ``max_finalize_failures`` (it
+        leaves the sweeper's index, stays readable and is listed by ``inspect``). True when
+        parked (the item left the index)."""
+        line = f"{type(exc).__name__}: {exc}"
+        failures = self.short_term.record_failure(user_id, session_id, line)
+        limit = self.lifecycle.max_finalize_failures
+        if failures >= limit:
+            self.short_term.set_status(user_id, session_id, SessionStatus.PARKED)
+            report.parked += 1
+            report.errors.append(SweepError("finalize", user_id, session_id, line))
+            logger.error(
+                "sweep: finalizing %s/%s failed %d times; parked (no more retries): %s",
+                user_id,
+                session_id,
+                failures,
+                line,
+            )
+            return True
+        self._failed(report, "finalize", user_id, session_id, exc, first=failures <= 1)
+        return False
+
     def _failed(
-        self, report: SweepReport, stage: str, user_id: str, session_id: str, exc: BaseException
+        self,
+        report: SweepReport,
+        stage: str,
+        user_id: str,
+        session_id: str,
+        exc: BaseException,
+        *,
+        first: bool = True,
     ) -> None:
+        """Count and log a failed item; the traceback only the first time it fails."""
         report.failed += 1
         report.errors.append(SweepError(stage, user_id, session_id, f"{type(exc).__name__}: {exc}"))
         logger.error(
@@ -302,7 +335,7 @@ class Sweeper:
             session_id,
             type(exc).__name__,
             exc,
-            exc_info=exc,
+            exc_info=exc if first else None,
         )
 
     # ------------------------------------------------------------------ background

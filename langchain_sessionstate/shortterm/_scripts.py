@@ -51,7 +51,7 @@ def _lua(name: str) -> str:
 _LEASE = _lua("lease")
 SCRIPTS: dict[str, str] = {
     name: (_LEASE + "\n" if name in ("append", "acquire") else "") + _lua(name)
-    for name in ("append", "update", "load", "set_status", "acquire", "release")
+    for name in ("append", "update", "load", "set_status", "acquire", "release", "fail")
 }
 """Lua sources by name, from the ``*.lua`` files beside this module (package data); the
 scripts that take a lease start with the one lease rule, ``lease.lua``."""
@@ -264,6 +264,13 @@ def set_status(keys: KeySchema, config: ShortTermConfig, op: ops.SetStatus) -> P
     args = (op.status.value, k.member, _ms(config.key_ttl))
     (reply,) = yield Step((Eval("set_status", (k.meta, k.sweep_active, k.sweep_soft), args),))
     return bool(reply)
+
+
+def record_failure(keys: KeySchema, config: ShortTermConfig, op: ops.RecordFailure) -> Plan[int]:
+    """Failure count and last error in the meta hash, only if the session exists."""
+    k = keys.session(op.user_id, op.session_id)
+    (reply,) = yield Step((Eval("fail", (k.meta,), (op.error[:500],)),))
+    return int(reply)
 
 
 def _index_step(indexes: list[str], cutoff_ms: int, limit: int) -> Step:
@@ -532,6 +539,7 @@ PLANS: dict[type[ops.Op], PlanFor] = {
     ops.DeleteSession: delete_session,
     ops.DeleteUser: delete_user,
     ops.SetStatus: set_status,
+    ops.RecordFailure: record_failure,
     ops.DueSessions: due_sessions,
     ops.Claim: claim,
     ops.Release: release,

@@ -177,6 +177,10 @@ class ShortTermStore(ABC):
         """Mark a session's status; SOFT_EXPIRED moves it to the soft index. False if absent."""
         return self.run(ops.SetStatus(user_id, session_id, status))
 
+    def record_failure(self, user_id: str, session_id: str, error: str) -> int:
+        """Count a failed finalization (:class:`ops.RecordFailure`); the count so far."""
+        return self.run(ops.RecordFailure(user_id, session_id, error))
+
     def due_sessions(
         self, status: SessionStatus, idle_before: datetime, limit: int
     ) -> list[tuple[str, str, datetime]]:

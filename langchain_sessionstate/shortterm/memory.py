@@ -103,6 +103,7 @@ class InMemoryShortTermStore(ShortTermStore):
             ops.DeleteSession: self._delete_session,
             ops.DeleteUser: self._delete_user,
             ops.SetStatus: self._set_status,
+            ops.RecordFailure: self._record_failure,
             ops.DueSessions: self._due_sessions,
             ops.Claim: self._claim,
             ops.Release: self._release,
@@ -268,6 +269,16 @@ class InMemoryShortTermStore(ShortTermStore):
             elif op.status is SessionStatus.SOFT_EXPIRED:
                 self._soft[ref] = last
             return True
+
+    def _record_failure(self, op: ops.RecordFailure) -> int:
+        with self._lock:
+            record = self._record(op.user_id, op.session_id)
+            if record is None:
+                return 0
+            fails = int(record.meta.get("fails", b"0")) + 1
+            record.meta["fails"] = str(fails).encode()
+            record.meta["last_error"] = op.error[:500].encode()
+            return fails
 
     def _due_sessions(self, op: ops.DueSessions) -> list[tuple[str, str, Any]]:
         index = self._active if op.status is SessionStatus.ACTIVE else self._soft

@@ -169,6 +169,15 @@ class SetStatus(SessionOp[bool]):
 
 
 @dataclass(frozen=True, slots=True)
+class RecordFailure(SessionOp[int]):
+    """Count one failed finalization of a session (keeping ``error``); returns the count so
+    far, 0 when the session no longer exists."""
+
+    effect: ClassVar[Effect] = "admin"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class DueSessions(StoreOp[list[tuple[str, str, datetime]]]):
     """``(user, session, last_active)`` of ``status`` idle since before ``idle_before``.
 
@@ -385,6 +394,7 @@ __all__ = [
     "Ping",
     "PutArchive",
     "ReadMessages",
+    "RecordFailure",
     "Release",
     "ReleaseLease",
     "ReleaseLock",

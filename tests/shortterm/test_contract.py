@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from langchain_sessionstate import codec
 from langchain_sessionstate.clock import SimulatedClock
-from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
+from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError, PayloadTooLargeError
 from langchain_sessionstate.keys import KeySchema, record_ref
 from langchain_sessionstate.models import FlowState, SessionStatus, StateUpdate
 from langchain_sessionstate.shortterm.base import ShortTermStore
@@ -246,12 +246,20 @@ async def test_unserialisable_state_is_refused_and_nothing_is_written(
     assert await short_api.list_sessions("u") == []
 
 
-async def test_a_ten_megabyte_message_round_trips(short_api: Api, clock: SimulatedClock) -> None:
-    """Very large messages are compressed on the way in and come back unchanged."""
-    body = "lorem ipsum dolor sit amet " * 400_000
+async def test_a_message_near_the_limit_round_trips_and_one_over_it_is_refused(
+    short_api: Api, clock: SimulatedClock
+) -> None:
+    """A 1.9 MB message is compressed on the way in and comes back unchanged; a 10 MB one is
+    refused with PayloadTooLargeError before anything of its turn is written."""
+    body = "lorem ipsum dolor sit amet " * 70_000
     await short_api.append_turn("u", "s", [HumanMessage(body)], now=clock.now())
     (got,) = await short_api.messages("u", "s")
     assert got.message.content == body
+    with pytest.raises(PayloadTooLargeError, match="max_message_bytes"):
+        await short_api.append_turn(
+            "u", "s", [HumanMessage("ok"), HumanMessage(body * 6)], now=clock.now()
+        )
+    assert len(await short_api.messages("u", "s")) == 1
 
 
 def test_soft_expiry_moves_a_session_between_indexes_and_a_turn_reactivates_it(
