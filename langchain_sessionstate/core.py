@@ -53,6 +53,7 @@ from langchain_sessionstate.shortterm.base import ShortTermStore
 
 if TYPE_CHECKING:
     from langchain_sessionstate.adapters.retriever import ResumptionRetriever
+    from langchain_sessionstate.retry import FailurePolicy
 
 
 class SessionMemory:
@@ -164,6 +165,7 @@ class SessionMemory:
         clock: Clock | None = None,
         settings: Settings | None = None,
         spool_dir: str | Path | Literal[False] | None = None,
+        policy: FailurePolicy | None = None,
         cluster: bool = False,
         worker_id: str | None = None,
     ) -> SessionMemory:
@@ -174,7 +176,7 @@ class SessionMemory:
         circuit-breaker policy, and turns written while Redis is down are spooled durably to
         ``spool_dir`` and replayed in order when it returns. The default folder is
         :func:`default_spool_dir` (the platform's user data directory); ``spool_dir=False``
-        turns resilience off.
+        turns resilience off; ``policy`` sets the retries and the circuit breaker.
         """
         from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
         from langchain_sessionstate.longterm.locks import StoreLocks
@@ -190,7 +192,9 @@ class SessionMemory:
             from langchain_sessionstate.resilience import ResilientShortTermStore
 
             folder = spool_dir or default_spool_dir(redis_url, settings.short_term.key_prefix)
-            short_term = ResilientShortTermStore(short_term, spool_dir=Path(folder), clock=clock)
+            short_term = ResilientShortTermStore(
+                short_term, spool_dir=Path(folder), clock=clock, policy=policy
+            )
         # Extraction for one user takes turns across every process sharing this Redis.
         locks = StoreLocks(short_term)
         if chroma_host is not None:
@@ -303,6 +307,19 @@ class SessionMemory:
     async def ahistory(self, user_id: str, session_id: str) -> list[TimedMessage]:
         """Async :meth:`history`."""
         return await self.short_term.amessages(user_id, session_id)
+
+    def answer_to(
+        self, user_id: str, session_id: str, messages: Sequence[BaseMessage]
+    ) -> list[BaseMessage]:
+        """What was recorded after ``messages`` (matched by id) up to the next user message:
+        the stored answer to a request that is being retried. Empty when there is none."""
+        return _answer_after(self.history(user_id, session_id), messages)
+
+    async def aanswer_to(
+        self, user_id: str, session_id: str, messages: Sequence[BaseMessage]
+    ) -> list[BaseMessage]:
+        """Async :meth:`answer_to`."""
+        return _answer_after(await self.ahistory(user_id, session_id), messages)
 
     def compact(self, user_id: str, session_id: str) -> CompactReport | None:
         """Fold everything outside the recent window into the running summary now (the
@@ -539,6 +556,21 @@ class SessionMemory:
     def now(self) -> datetime:
         """The current time on this memory's clock."""
         return self.clock.now()
+
+
+def _answer_after(
+    history: Sequence[TimedMessage], messages: Sequence[BaseMessage]
+) -> list[BaseMessage]:
+    ids = {m.id for m in messages if m.id is not None}
+    last = max((i for i, t in enumerate(history) if t.message.id in ids), default=None)
+    if last is None:
+        return []
+    answer: list[BaseMessage] = []
+    for timed in history[last + 1 :]:
+        if timed.message.type == "human":
+            break
+        answer.append(timed.message)
+    return answer
 
 
 def messages_write_id(

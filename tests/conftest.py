@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.redis_server",
     "tests.fixtures.redis_cluster",
+    "tests.fixtures.tcp_proxy",
     "tests.fixtures.embeddings",
     "tests.fixtures.chroma_server",
     "tests.fixtures.adapters",

@@ -72,6 +72,13 @@ class SessionRunnableWithMessageHistory(RunnableWithMessageHistory):  # type: ig
         outputs = self._get_output_messages(load(run.outputs, allowed_objects="messages"))
         await hist.aadd_reply(outputs)
 
+    def _merge_configs(self, *configs: RunnableConfig | None) -> RunnableConfig:
+        # ``device_id`` is optional: its default goes first, so a caller's value wins.
+        optional = RunnableConfig(
+            configurable={s.id: s.default for s in self.history_factory_config if s.default is None}
+        )
+        return super()._merge_configs(optional, *configs)
+
     def _inputs(self, value: Any) -> list[BaseMessage]:
         input_val = value if not self.input_messages_key else value[self.input_messages_key]
         return self._get_input_messages(input_val)

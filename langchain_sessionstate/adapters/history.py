@@ -61,6 +61,7 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
         self.user_id = validate_id(user_id, "user_id")
         self.session_id = validate_id(session_id, "session_id")
         self.device_id = device_id
+        self._retried: list[BaseMessage] = []  # the input of a retried request, if any
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
@@ -90,28 +91,34 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
         """Write the user's new messages as a new turn, before the model answers them (a retry
         with the same message ids adds nothing)."""
         if messages:
-            self.memory.record_turn(
+            written = self.memory.record_turn(
                 self.user_id,
                 self.session_id,
                 list(messages),
                 device_id=self.device_id,
                 write_id=messages_write_id(self.user_id, self.session_id, messages, "in"),
             )
+            self._retried = [] if written.applied else list(messages)
 
     async def aadd_input(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_input`."""
         if messages:
-            await self.memory.arecord_turn(
+            written = await self.memory.arecord_turn(
                 self.user_id,
                 self.session_id,
                 list(messages),
                 device_id=self.device_id,
                 write_id=messages_write_id(self.user_id, self.session_id, messages, "in"),
             )
+            self._retried = [] if written.applied else list(messages)
 
     def add_reply(self, messages: Sequence[BaseMessage]) -> None:
-        """Write the answer to the last input as the rest of its turn."""
-        if messages:
+        """Write the answer to the last input as the rest of its turn (not when the input was
+        a retry whose first answer is already recorded)."""
+        retried = self._retried and self.memory.answer_to(
+            self.user_id, self.session_id, self._retried
+        )
+        if messages and not retried:
             self.memory.record_turn(
                 self.user_id,
                 self.session_id,
@@ -123,7 +130,10 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
 
     async def aadd_reply(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_reply`."""
-        if messages:
+        retried = self._retried and await self.memory.aanswer_to(
+            self.user_id, self.session_id, self._retried
+        )
+        if messages and not retried:
             await self.memory.arecord_turn(
                 self.user_id,
                 self.session_id,

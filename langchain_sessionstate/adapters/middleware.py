@@ -341,8 +341,9 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
     """Session state for ``create_agent``: resume before, inject around, record after.
 
     The user's new message is written before the model is called (a run that fails or a
-    process that dies mid-run loses nothing; a retry with the same message ids adds nothing);
-    the reply and tool messages extend that turn afterwards. With a ``device_id`` in the
+    process that dies mid-run loses nothing); the reply and tool messages extend that turn
+    afterwards. A retry with the same message ids adds nothing and, when the first attempt
+    was answered, gets that answer back without calling the model. With a ``device_id`` in the
     runtime context, one device holds the user's conversation at a time: a run from another
     device answers with an offer to continue there (``on_conflict="reply"``, the default, or
     raises :class:`LeaseHeldError` with ``"raise"``) and writes nothing, until the context
@@ -434,6 +435,15 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
             "jump_to": "end",
         }
 
+    def _answered(self, resumption: ResumptionContext, answer: list[BaseMessage]) -> dict[str, Any]:
+        """End a retried run with the answer already recorded: no model call, no new turn."""
+        return {
+            "sessionstate_resumption": resumption.model_dump(mode="json"),
+            "sessionstate_turn": None,
+            "messages": answer,
+            "jump_to": "end",
+        }
+
     def _started(self, resumption: ResumptionContext, plan: TurnPlan) -> dict[str, Any]:
         return {
             "sessionstate_resumption": resumption.model_dump(mode="json"),
@@ -459,7 +469,7 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         plan, inputs = self._plan(state, who, resumption)
         if inputs:
             try:
-                self.memory.record_turn(
+                written = self.memory.record_turn(
                     plan.user_id,
                     plan.session_id,
                     inputs,
@@ -469,6 +479,10 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
                 )
             except LeaseHeldError as held:
                 return self._conflict(resumption, held)
+            if not written.applied:  # a retried request: answer it as it was answered
+                answer = self.memory.answer_to(plan.user_id, plan.session_id, inputs)
+                if answer:
+                    return self._answered(resumption, answer)
         return self._started(resumption, plan)
 
     @hook_config(can_jump_to=["end"])
@@ -490,7 +504,7 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         plan, inputs = self._plan(state, who, resumption)
         if inputs:
             try:
-                await self.memory.arecord_turn(
+                written = await self.memory.arecord_turn(
                     plan.user_id,
                     plan.session_id,
                     inputs,
@@ -500,6 +514,10 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
                 )
             except LeaseHeldError as held:
                 return self._conflict(resumption, held)
+            if not written.applied:  # a retried request: answer it as it was answered
+                answer = await self.memory.aanswer_to(plan.user_id, plan.session_id, inputs)
+                if answer:
+                    return self._answered(resumption, answer)
         return self._started(resumption, plan)
 
     # ------------------------------------------------------------------ around the model
