@@ -23,6 +23,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_sessionstate.clock import Clock, SystemClock
 from langchain_sessionstate.config import Settings
+from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import validate_id
 from langchain_sessionstate.lifecycle.compact import BackgroundCompactor, Compactor, CompactReport
 from langchain_sessionstate.lifecycle.finalize import FinalizeReport, SessionFinalizer
@@ -590,7 +591,7 @@ def _with_ids(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     out: list[BaseMessage] = []
     for message in messages:
         if not isinstance(message, BaseMessage):
-            raise TypeError(
+            raise InvalidInputError(
                 f"record_turn takes LangChain messages, got {type(message).__name__}: "
                 f"{message!r:.80}"
             )
