@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from langchain_sessionstate.codec import is_placeholder
+from langchain_sessionstate.errors import StoreUnavailableError
 from langchain_sessionstate.longterm.base import Summarizer
 from langchain_sessionstate.models import StateUpdate, TimedMessage
 from langchain_sessionstate.shortterm.base import ShortTermStore
@@ -209,6 +210,8 @@ class BackgroundCompactor:
                 self._queued.discard(ref)
             try:
                 self.compactor.compact(*ref)
+            except StoreUnavailableError as exc:  # an outage: one line, the next turn retries
+                logger.warning("compaction of %s/%s postponed: %s", *ref, exc)
             except Exception:  # a background worker logs and goes on; the next turn retries
                 logger.exception("compaction of %s/%s failed", *ref)
             finally:
