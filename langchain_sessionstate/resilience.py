@@ -77,47 +77,64 @@ _MAX_REPAIRS = 8  # corrupt records repaired in one read before giving up
 
 @dataclass
 class _Entry:
-    """What this process knows of one session: the last state read from the store and the
-    turns it applied since (a store result, or None when spooled). Rebuilt on demand."""
+    """What this process knows of one session: the last state read from the store, or its
+    stored form once turns were folded into it, and the turns applied since (each with the
+    store's result, or None when spooled)."""
 
-    base: SessionState | None
+    user_id: str
+    session_id: str
+    base: SessionState | None = None
+    record: Record | None = None  # the stored form (meta hash + recent encoded messages)
+    offset: int = 0  # history position of record.msgs[0]
     turns: list[tuple[ops.AppendTurn, AppendResult | None]] = field(default_factory=list)
 
 
-def materialize(entry: _Entry, config: ShortTermConfig, keep: int) -> SessionState | None:
-    """The session state ``entry`` describes: its base with its turns applied by the rule."""
-    if not entry.turns:
-        return entry.base
-    base = entry.base
-    record = _record_of(base, config) if base is not None else Record()
-    offset = base.message_count - len(base.messages) if base is not None else 0
+def fold(entry: _Entry, config: ShortTermConfig, keep: int) -> None:
+    """Apply ``entry``'s turns to its stored form with the turn rule, keeping ``keep``
+    messages. Cheap: each turn's encoded messages were memoised when it was written."""
+    record = entry.record
+    if record is None:
+        base = entry.base
+        record = _record_of(base, config) if base is not None else Record()
+        entry.offset = base.message_count - len(base.messages) if base is not None else 0
+        entry.record, entry.base = record, None
     for op, result in entry.turns:
-        now_ms = to_ms(op.now)
-        encoded = [codec.encode_raw_message(m, now_ms, op.device_id, config) for m in op.messages]
-        fields = codec.encode_update(op.update, config)
+        encoded, fields = op.encoded(config)
         apply_turn(
             record,
             encoded,
             fields,
-            now_ms=now_ms,
+            now_ms=to_ms(op.now),
             device_id=op.device_id,
             write_id=op.write_id,
             continues=op.continues,
         )
-        total = offset + len(record.msgs)
+        total = entry.offset + len(record.msgs)
         if result is not None and not result.spooled:
             # The store's counters include other devices' turns; the tail stays ours.
             record.meta["turns"] = str(result.turn_count).encode()
-            offset = result.message_count - len(record.msgs)
+            entry.offset = result.message_count - len(record.msgs)
             total = result.message_count
         record.meta["msgs"] = str(total).encode()
         if len(record.msgs) > keep:
-            offset += len(record.msgs) - keep
+            entry.offset += len(record.msgs) - keep
             del record.msgs[: len(record.msgs) - keep]
-    op = entry.turns[0][0]
-    keys = KeySchema(config).session(op.user_id, op.session_id)
-    msgs = codec.decode_messages(record.msgs, key=keys.msgs, first_index=offset)
-    return codec.state_from_record(op.user_id, op.session_id, record.meta, msgs, key=keys.meta)
+    entry.turns = []
+
+
+def materialize(entry: _Entry, config: ShortTermConfig, keep: int) -> SessionState | None:
+    """The session state ``entry`` describes (its turns folded in), decoded."""
+    if not entry.turns and entry.record is None:
+        return entry.base
+    fold(entry, config, keep)
+    assert entry.record is not None
+    if not entry.record.meta:
+        return None
+    keys = KeySchema(config).session(entry.user_id, entry.session_id)
+    msgs = codec.decode_messages(entry.record.msgs, key=keys.msgs, first_index=entry.offset)
+    return codec.state_from_record(
+        entry.user_id, entry.session_id, entry.record.meta, msgs, key=keys.meta
+    )
 
 
 def _record_of(state: SessionState, config: ShortTermConfig) -> Record:
@@ -388,13 +405,7 @@ class ResilientShortTermStore(ShortTermStore):
     def _cached(self, user_id: str, session_id: str) -> SessionState | None:
         with self._cache_lock:
             entry = self._cache.get((user_id, session_id))
-            if entry is None:
-                return None
-            state = materialize(entry, self.config, self._keep)
-            if state is None:
-                return None
-            self._cache[(user_id, session_id)] = _Entry(state)
-            return state
+            return None if entry is None else materialize(entry, self.config, self._keep)
 
     def _cached_sessions(self, user_id: str) -> list[SessionInfo]:
         with self._cache_lock:
@@ -419,7 +430,7 @@ class ResilientShortTermStore(ShortTermStore):
             if state is None:
                 self._cache.pop(ref, None)
             else:
-                self._put(ref, _Entry(state))
+                self._put(ref, _Entry(user_id, session_id, base=state))
 
     def _remember(self, op: ops.AppendTurn, result: AppendResult | None) -> SessionState | None:
         """Record a turn in the cache (the store's result, or None when spooled).
@@ -432,14 +443,14 @@ class ResilientShortTermStore(ShortTermStore):
             if entry is None:
                 if result is None or result.turn_count != 1:
                     return None  # a session this process never saw: nothing to build on
-                entry = _Entry(None)  # this append created the session
+                entry = _Entry(op.user_id, op.session_id, record=Record())  # created here
             entry.turns.append((op, result))
             self._put(ref, entry)
-            if result is not None and len(entry.turns) <= self._keep:
-                return None
-            state = materialize(entry, self.config, self._keep)
-            self._cache[ref] = _Entry(state)
-            return state
+            if result is None:
+                return materialize(entry, self.config, self._keep)
+            if len(entry.turns) > self._keep:
+                fold(entry, self.config, self._keep)  # bounded, no decoding
+            return None
 
     def _put(self, ref: Ref, entry: _Entry) -> None:
         """Insert as most recently used; call with the cache lock held."""
@@ -481,4 +492,4 @@ def _window(state: SessionState | None, n: int) -> SessionState | None:
     return state.model_copy(update={"messages": state.messages[-n:] if n > 0 else []})
 
 
-__all__ = ["QuarantineEvent", "ResilientShortTermStore", "materialize"]
+__all__ = ["QuarantineEvent", "ResilientShortTermStore", "fold", "materialize"]

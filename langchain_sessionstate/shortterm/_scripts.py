@@ -115,8 +115,7 @@ def append_turn(keys: KeySchema, config: ShortTermConfig, op: ops.AppendTurn) ->
     """One script call: replay check, RPUSH, counters, state fields, indexes, sliding TTL."""
     k = keys.session(op.user_id, op.session_id)
     now_ms = to_ms(op.now)
-    encoded = [codec.encode_raw_message(m, now_ms, op.device_id, config) for m in op.messages]
-    fields = codec.encode_update(op.update, config)
+    encoded, fields = op.encoded(config)
     leased = op.lease_ttl is not None and op.device_id is not None
     args: list[Any] = [
         op.write_id or "",

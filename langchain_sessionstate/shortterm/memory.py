@@ -145,10 +145,7 @@ class InMemoryShortTermStore(ShortTermStore):
     def _append_turn(self, op: ops.AppendTurn) -> AppendResult:
         now_ms = to_ms(op.now)
         # Encode everything before touching state: a bad value writes nothing.
-        encoded = [
-            codec.encode_raw_message(m, now_ms, op.device_id, self.config) for m in op.messages
-        ]
-        fields = codec.encode_update(op.update, self.config)
+        encoded, fields = op.encoded(self.config)
         with self._lock:
             user = self._users.setdefault(op.user_id, _User())
             record = user.sessions.get(op.session_id) or Record()

@@ -20,6 +20,9 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from langchain_core.messages import BaseMessage
 
+from langchain_sessionstate import codec
+from langchain_sessionstate.clock import to_ms
+from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import validate_id
 from langchain_sessionstate.models import (
@@ -96,6 +99,19 @@ class AppendTurn(SessionOp[AppendResult]):
     write_id: str | None = None
     lease_ttl: timedelta | None = None
     continues: bool = False
+    _encoded: list[Any] = field(default_factory=list, init=False, compare=False, repr=False)
+
+    def encoded(self, config: ShortTermConfig) -> tuple[list[bytes], list[tuple[str, bytes]]]:
+        """The messages and state fields as stored under ``config``, encoded once per op (the
+        store writes them; the resilient cache reuses them)."""
+        memo = self._encoded
+        if memo and memo[0] is config:
+            return memo[1], memo[2]
+        now_ms = to_ms(self.now)
+        msgs = [codec.encode_raw_message(m, now_ms, self.device_id, config) for m in self.messages]
+        fields = codec.encode_update(self.update, config)
+        memo[:] = [config, msgs, fields]
+        return msgs, fields
 
     def __post_init__(self) -> None:
         SessionOp.__post_init__(self)

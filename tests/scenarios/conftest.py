@@ -124,7 +124,7 @@ def scenario_memory(
     """SessionMemory.from_url as an app deploys it (resilient by default), with short socket
     timeouts and a circuit that probes again after 50 ms, so outages show up quickly."""
     return SessionMemory.from_url(
-        f"{url}?socket_timeout=0.5&socket_connect_timeout=0.5",
+        f"{url}?socket_timeout=1.5&socket_connect_timeout=1.5",
         chroma_path=folder / "chroma",
         spool_dir=folder / "spool",
         clock=clock,
