@@ -153,21 +153,52 @@ def update_state(keys: KeySchema, config: ShortTermConfig, op: ops.UpdateState) 
     return bool(reply)
 
 
-def load(keys: KeySchema, config: ShortTermConfig, op: ops.Load) -> Plan[SessionState | None]:
-    """HGETALL meta + LRANGE of the recent messages: one atomic script call.
+@dataclass(frozen=True, slots=True)
+class Warm:
+    """What a process kept of a session it loaded: the decoded messages before position
+    ``count``, and the ``started_at``/``rev`` that prove the list only grew since."""
 
-    A script rather than a MULTI pipeline: same single round trip, less client overhead.
+    count: int
+    started: bytes
+    rev: bytes
+    messages: tuple[TimedMessage, ...]
+
+
+def load(
+    keys: KeySchema, config: ShortTermConfig, op: ops.Load, warm: Warm | None = None
+) -> Plan[tuple[SessionState | None, Warm | None]]:
+    """HGETALL meta + the recent messages: one atomic script call.
+
+    With ``warm``, messages this process decoded before are reused and only the new ones
+    travel and are decoded. Returns the state and what to keep for the next load.
     """
     user_id, session_id = op.user_id, op.session_id
     k = keys.session(user_id, session_id)
     n = config.recent_messages if op.recent is None else op.recent
-    ((flat, tail),) = yield Step((Eval("load", (k.meta, k.msgs), (n,)),))
+    hint: tuple[Any, ...] = (0, 0, b"", b"")
+    if warm is not None:
+        hint = (warm.count, warm.count - len(warm.messages), warm.started, warm.rev)
+    ((flat, tail, start),) = yield Step((Eval("load", (k.meta, k.msgs), (n, *hint)),))
     if not flat:
-        return None
+        return None, None
     meta = codec.normalise_meta(dict(zip(flat[::2], flat[1::2], strict=True)))
-    total = int(meta["msgs"]) if meta.get("msgs", b"").isdigit() else len(tail)
-    msgs = codec.decode_messages(tail, key=k.msgs, first_index=max(total - len(tail), 0))
-    return codec.state_from_record(user_id, session_id, meta, msgs, key=k.meta)
+    start = int(start)
+    if start < 0:  # no usable message count: the last n, positions as best known
+        total = len(tail)
+        msgs = codec.decode_messages(tail, key=k.msgs, first_index=0)
+        state = codec.state_from_record(user_id, session_id, meta, msgs, key=k.meta)
+        return state, None
+    total = int(meta["msgs"])
+    first = max(total - n, 0)
+    fresh = codec.decode_messages(tail, key=k.msgs, first_index=start)
+    if warm is not None and start == warm.count and start > first:
+        # Positions first..start-1 are the last ones this process decoded before.
+        msgs = [*warm.messages[len(warm.messages) - (start - first) :], *fresh]
+    else:
+        msgs = fresh
+    state = codec.state_from_record(user_id, session_id, meta, msgs, key=k.meta)
+    keep = Warm(total, meta.get("started_at", b""), meta.get("rev", b"0"), tuple(msgs))
+    return state, keep if start >= 0 else None
 
 
 def messages(
@@ -508,6 +539,9 @@ def set_aside(keys: KeySchema, config: ShortTermConfig, op: ops.SetAside) -> Pla
     calls = [Cmd(("HSET", aside, op.ref, data)), Cmd(("PEXPIRE", aside, _ms(op.retention)))]
     if op.remove:
         calls.append(Cmd(_take_out(ref.key, ref.field, ref.index, op.replacement)))
+    if op.remove and ref.index is not None and info.session_id is not None:
+        # A message changed in place: readers holding decoded messages must re-read them.
+        calls.append(Cmd(("HINCRBY", keys.session(op.user_id, info.session_id).meta, "rev", 1)))
     yield Step(tuple(calls))
     return bytes(data)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -35,7 +37,9 @@ from langchain_sessionstate.errors import (
     StoreUnavailableError,
 )
 from langchain_sessionstate.keys import KeySchema
+from langchain_sessionstate.models import SessionState
 from langchain_sessionstate.shortterm import _scripts as plans
+from langchain_sessionstate.shortterm import ops
 from langchain_sessionstate.shortterm._scripts import Cmd, Eval, Plan, Step
 from langchain_sessionstate.shortterm.base import ShortTermStore
 from langchain_sessionstate.shortterm.ops import Op
@@ -115,6 +119,9 @@ class RedisShortTermStore(ShortTermStore):
         client: sync client used by ``batch`` (single node or Cluster).
         aclient: asyncio client used by ``abatch`` (single node or Cluster).
         config: key prefix, TTL, sizes, shard count.
+        warm_sessions: sessions whose decoded recent messages this process keeps, so the
+            next load of one fetches and decodes only its new messages. Loaded messages are
+            shared between loads: treat them as read-only.
     """
 
     def __init__(
@@ -123,6 +130,7 @@ class RedisShortTermStore(ShortTermStore):
         aclient: redis.asyncio.Redis | AsyncRedisCluster | None = None,
         *,
         config: ShortTermConfig | None = None,
+        warm_sessions: int = 1024,
     ) -> None:
         if client is None and aclient is None:
             raise InvalidInputError("RedisShortTermStore needs a client, an aclient, or from_url")
@@ -133,6 +141,10 @@ class RedisShortTermStore(ShortTermStore):
         self._client = client
         self._aclient = aclient
         self._owns = False
+        # Messages decoded at each session's last load, reused by the next (warm load).
+        self.warm_sessions = warm_sessions
+        self._warm: OrderedDict[tuple[str, str], plans.Warm] = OrderedDict()
+        self._warm_lock = threading.Lock()
         self._scripts: dict[str, Script] = (
             {n: client.register_script(src) for n, src in plans.SCRIPTS.items()} if client else {}
         )
@@ -209,10 +221,29 @@ class RedisShortTermStore(ShortTermStore):
     # ------------------------------------------------------------------ batch
 
     def _plan(self, op: Op) -> Plan[Any]:
+        if type(op) is ops.Load:
+            return self._load(op)
         plan = plans.PLANS.get(type(op))
         if plan is None:
             raise InvalidInputError(f"unknown short-term operation {op!r:.80}")
         return plan(self._keys, self.config, op)
+
+    def _load(self, op: ops.Load) -> Plan[SessionState | None]:
+        """A load that reuses the messages this process decoded at the session's previous
+        load (only what is new travels), then keeps what it returns for the next one."""
+        ref = (op.user_id, op.session_id)
+        with self._warm_lock:
+            warm = self._warm.get(ref)
+        state, keep = yield from plans.load(self._keys, self.config, op, warm)
+        with self._warm_lock:
+            if keep is None:
+                self._warm.pop(ref, None)
+            else:
+                self._warm[ref] = keep
+                self._warm.move_to_end(ref)
+                if len(self._warm) > self.warm_sessions:
+                    self._warm.popitem(last=False)
+        return state
 
     def batch(self, ops: Sequence[Op]) -> list[Any]:
         """Run each operation's plan in order on the sync client."""

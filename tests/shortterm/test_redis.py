@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_sessionstate import codec
@@ -17,10 +20,11 @@ from langchain_sessionstate.errors import (
     InvalidInputError,
     StoreUnavailableError,
 )
-from langchain_sessionstate.keys import KeySchema
+from langchain_sessionstate.keys import KeySchema, record_ref
 from langchain_sessionstate.models import SessionStatus, StateUpdate
 from langchain_sessionstate.shortterm import _scripts as plans
 from langchain_sessionstate.shortterm import ops
+from langchain_sessionstate.shortterm.ops import SetAside
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 from tests.fixtures.redis_server import RedisProcess
 
@@ -213,3 +217,56 @@ def test_a_turn_plan_is_one_script_call_on_one_slot(clock: SimulatedClock) -> No
     with pytest.raises(StopIteration) as done:
         op.send([[1, 1, 1]])
     assert done.value.value.turn_count == 1
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["mine", "theirs", "load"]), st.integers(0, 4)), max_size=25
+    ),
+    recent=st.integers(0, 6),
+)
+def test_a_warm_load_equals_a_cold_one_whoever_wrote_in_between(
+    redis_url: str, steps: list[tuple[str, int]], recent: int
+) -> None:
+    """A process reusing the messages of its previous load (fetching only the new ones)
+    returns exactly what a process loading cold does, while another process appends too."""
+    cfg = ShortTermConfig(key_prefix="warm" + uuid.uuid4().hex[:8])
+    mine, theirs, cold = (RedisShortTermStore.from_url(redis_url, config=cfg) for _ in range(3))
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    try:
+        for n, (who, size) in enumerate(steps):
+            if who == "load":
+                assert mine.load("u", "s", recent=recent) == cold.load("u", "s", recent=recent)
+                continue
+            writer = mine if who == "mine" else theirs
+            turn = [HumanMessage(f"{who} {n}.{i}") for i in range(size)]
+            writer.append_turn("u", "s", turn, now=now)
+        assert mine.load("u", "s", recent=recent) == cold.load("u", "s", recent=recent)
+    finally:
+        for store in (mine, theirs, cold):
+            store.close()
+
+
+def test_a_message_set_aside_or_a_recreated_session_is_read_again_not_reused(
+    redis_short_store: RedisShortTermStore, redis_client: redis.Redis, clock: SimulatedClock
+) -> None:
+    """A warm process sees a message replaced in place (its placeholder) and a session deleted
+    and started again with as many messages."""
+    store = redis_short_store
+    store.append_turn("u", "s", [HumanMessage("q"), AIMessage("a")], now=clock.now())
+    assert store.load("u", "s") is not None  # warm now
+    msgs = KeySchema(store.config).session("u", "s").msgs
+    ref = record_ref(msgs, index=0)
+    store.run(SetAside("u", ref, timedelta(days=1), True, codec.placeholder(ref, 0)))
+    state = store.load("u", "s")
+    assert state is not None
+    assert codec.is_placeholder(state.messages[0].message)
+    store.delete_session("u", "s")
+    clock.advance(timedelta(seconds=1))
+    store.append_turn("u", "s", [HumanMessage("new 1"), AIMessage("new 2")], now=clock.now())
+    state = store.load("u", "s")
+    assert state is not None
+    assert [m.message.content for m in state.messages] == ["new 1", "new 2"]
