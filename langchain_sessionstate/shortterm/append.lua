@@ -10,13 +10,15 @@ local meta, msgs, writes, sessions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local active, soft = KEYS[5], KEYS[6]
 local now, ttl = ARGV[2], ARGV[3]
 local nf, nm = tonumber(ARGV[7]), tonumber(ARGV[8])
--- A script is not rolled back when a command fails: refuse a key of the wrong type before
--- anything is written, or a failed turn would leave its write id behind.
-local want = {'hash', 'list', 'set', 'zset', 'zset', 'zset', 'string'}
-for j = 1, ARGV[9] ~= '' and 7 or 6 do
+-- A script is not rolled back when a command fails: a key of the wrong type must fail the
+-- turn before anything is written. The writes set, the lease and the message list fail on
+-- their own before any data is written (SISMEMBER, GET and RPUSH come first); the keys
+-- written after them are checked here.
+for _, j in ipairs({1, 4, 5, 6}) do
   local t = redis.call('TYPE', KEYS[j])['ok']
-  if t ~= 'none' and t ~= want[j] then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[j] .. ' holds a ' .. t .. ', expected a ' .. want[j])
+  local want = j == 1 and 'hash' or 'zset'
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[j] .. ' holds a ' .. t .. ', expected a ' .. want)
   end
 end
 if ARGV[1] ~= '' and redis.call('SISMEMBER', writes, ARGV[1]) == 1 then
@@ -28,7 +30,6 @@ if ARGV[9] ~= '' then
   local other = take_lease(KEYS[7], ARGV[11], tonumber(now), exp, ARGV[9], ARGV[6], now, false)
   if other then return {0, 0, -1, other.holder, other.since or ''} end
 end
-if ARGV[1] ~= '' then redis.call('SADD', writes, ARGV[1]) end
 -- RPUSH in chunks: Lua's unpack() is limited to a few thousand values.
 local i = 12 + 2 * nf
 local last = i + nm - 1
@@ -39,6 +40,7 @@ while i <= last do
   i = upto + 1
 end
 if count == nil then count = redis.call('LLEN', msgs) end
+if ARGV[1] ~= '' then redis.call('SADD', writes, ARGV[1]) end
 local turns = redis.call('HINCRBY', meta, 'turns', ARGV[10] == '1' and 0 or 1)
 local h = {'last_active', now, 'status', 'active', 'msgs', count}
 if ARGV[4] ~= '' then h[#h + 1] = 'device'; h[#h + 1] = ARGV[4] end
@@ -48,6 +50,9 @@ if turns <= 1 then redis.call('HSETNX', meta, 'started_at', now) end
 redis.call('ZADD', sessions, now, ARGV[6])
 redis.call('ZADD', active, now, ARGV[5])
 redis.call('ZREM', soft, ARGV[5])
--- The sliding TTL of every session key and of the indexes this call added to.
-for _, k in ipairs({meta, msgs, writes, sessions, active}) do redis.call('PEXPIRE', k, ttl) end
+-- The sliding TTL of every session key and of the indexes this call added to, renewed
+-- together once the meta hash has used up a tenth of it (one PTTL on most turns).
+if redis.call('PTTL', meta) < tonumber(ttl) * 0.9 then
+  for _, k in ipairs({meta, msgs, writes, sessions, active}) do redis.call('PEXPIRE', k, ttl) end
+end
 return {turns, count, 1}
