@@ -11,11 +11,12 @@ collection) raises :class:`~langchain_sessionstate.errors.StoreUnavailableError`
 Chroma refuses (bad argument, wrong dimension) raises
 :class:`~langchain_sessionstate.errors.InvalidInputError`. Both are raised from the cause.
 
-Async: ``abatch`` runs ``batch`` in a worker thread. The embedded client is synchronous; for
-the server, ``chromadb.AsyncHttpClient`` exists, but a long-term operation spends its time
-embedding (CPU, in a thread anyway) and makes several dependent Chroma calls under a per-user
-lock, so an async client would save one thread hop per operation and split every operation
-into two implementations (measured and argued in the branch note).
+Async: ``abatch`` runs ``batch`` in a worker thread. The embedded client is synchronous. For
+the server, ``chromadb.AsyncHttpClient`` exists but is not used: an operation spends most of
+its time embedding (CPU, in a thread anyway) and makes several dependent calls under a
+per-user lock, so it would need a second implementation of every operation, and it was not
+faster (chromadb 1.5, a filtered 60-result query on loopback: 5.8 ms per call against 4.5 ms
+for the sync client in a thread; 32 at once, 261 ms against 126 ms).
 """
 
 from __future__ import annotations
