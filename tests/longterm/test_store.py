@@ -13,14 +13,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import chromadb
+import httpx
 import pytest
 from chromadb.config import Settings
+from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
 from langchain_sessionstate.longterm import schema as S
-from langchain_sessionstate.longterm.chroma import ChromaBackend, ChromaMemoryStore
+from langchain_sessionstate.longterm.chroma import ChromaBackend, ChromaMemoryStore, chroma_error
 from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
 from langchain_sessionstate.longterm.engine import CollectionMemoryStore
 from langchain_sessionstate.longterm.extract import OfflineExtractor, turn_drafts
@@ -341,3 +343,27 @@ def test_a_request_chroma_refuses_is_invalid_input(
     )
     with pytest.raises(InvalidInputError, match="chroma refused"):
         other.recall("alice", "tea", now=T0)
+
+
+@pytest.mark.parametrize(
+    ("exc", "connecting", "expected"),
+    [
+        (httpx.ConnectError("refused"), False, StoreUnavailableError),
+        (httpx.ReadTimeout("slow"), False, StoreUnavailableError),
+        (ConnectionResetError("reset"), False, StoreUnavailableError),
+        (InternalError("disk full"), False, StoreUnavailableError),
+        (NotFoundError("collection gone"), False, StoreUnavailableError),
+        (Exception("502 Bad Gateway"), False, StoreUnavailableError),
+        (ValueError("Could not connect to a Chroma server"), True, StoreUnavailableError),
+        (InvalidArgumentError("bad where"), False, InvalidInputError),
+        (ValueError("Expected metadata value to be a str"), False, InvalidInputError),
+    ],
+)
+def test_chroma_failures_map_to_unavailable_or_misuse(
+    exc: BaseException, connecting: bool, expected: type[Exception]
+) -> None:
+    """Outages and server faults are StoreUnavailableError (retry later); requests Chroma
+    refuses are InvalidInputError (fix the call); the message names the operation."""
+    error = chroma_error("query of 'x'", exc, connecting=connecting)
+    assert type(error) is expected
+    assert "query of 'x'" in str(error)
