@@ -40,14 +40,12 @@ from chromadb.config import Settings
 from chromadb.errors import ChromaError, NotFoundError
 from langchain_core.embeddings import Embeddings
 
-from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import (
     InvalidInputError,
     SessionStateError,
     StoreUnavailableError,
 )
 from langchain_sessionstate.longterm.engine import CollectionMemoryStore, StoreOptions
-from langchain_sessionstate.longterm.locks import LockFactory
 from langchain_sessionstate.longterm.records import Field, Rows, Where
 from langchain_sessionstate.longterm.where import matches
 from langchain_sessionstate.models import Tier
@@ -55,8 +53,6 @@ from langchain_sessionstate.models import Tier
 __all__ = ["ChromaBackend", "ChromaCollection", "ChromaMemoryStore", "chroma_error"]
 
 T = TypeVar("T")
-
-_DEFAULT_CONFIG = MemoryConfig()
 
 
 def chroma_error(what: str, exc: BaseException, *, connecting: bool = False) -> SessionStateError:
@@ -290,42 +286,43 @@ class ChromaMemoryStore(CollectionMemoryStore):
 
     @classmethod
     def persistent(
-        cls,
-        path: str | Path,
-        embeddings: Embeddings,
-        *,
-        config: MemoryConfig = _DEFAULT_CONFIG,
-        lock_factory: LockFactory | None = None,
+        cls, path: str | Path, embeddings: Embeddings, **options: Unpack[StoreOptions]
     ) -> ChromaMemoryStore:
         """A store on an embedded Chroma database in the folder ``path`` (closed by
-        :meth:`close`)."""
+        :meth:`close`); options as the constructor's."""
         settings = Settings(anonymized_telemetry=False)
-        client = _call(
-            "open", lambda: chromadb.PersistentClient(str(path), settings=settings), connecting=True
+        return cls._owning(
+            _call(
+                "open",
+                lambda: chromadb.PersistentClient(str(path), settings=settings),
+                connecting=True,
+            ),
+            embeddings,
+            options,
         )
-        store = cls(client, embeddings, config=config, lock_factory=lock_factory)
-        store.chroma.owned = True
-        return store
 
     @classmethod
     def http(
-        cls,
-        host: str,
-        port: int,
-        embeddings: Embeddings,
-        *,
-        config: MemoryConfig = _DEFAULT_CONFIG,
-        lock_factory: LockFactory | None = None,
+        cls, host: str, port: int, embeddings: Embeddings, **options: Unpack[StoreOptions]
     ) -> ChromaMemoryStore:
         """A store on a Chroma server (``chroma run``) at ``host:port`` (closed by
-        :meth:`close`)."""
+        :meth:`close`); options as the constructor's."""
         settings = Settings(anonymized_telemetry=False)
-        client = _call(
-            "connect",
-            lambda: chromadb.HttpClient(host=host, port=port, settings=settings),
-            connecting=True,
+        return cls._owning(
+            _call(
+                "connect",
+                lambda: chromadb.HttpClient(host=host, port=port, settings=settings),
+                connecting=True,
+            ),
+            embeddings,
+            options,
         )
-        store = cls(client, embeddings, config=config, lock_factory=lock_factory)
+
+    @classmethod
+    def _owning(
+        cls, client: ClientAPI, embeddings: Embeddings, options: StoreOptions
+    ) -> ChromaMemoryStore:
+        store = cls(client, embeddings, **options)
         store.chroma.owned = True
         return store
 
