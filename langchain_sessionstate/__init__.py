@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from langchain_sessionstate.lifecycle.sweeper import Sweeper, SweepReport
     from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
     from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
+    from langchain_sessionstate.longterm.memory import InMemoryMemoryStore
     from langchain_sessionstate.models import (
         ContextItem,
         Decision,
@@ -109,6 +110,7 @@ _EXPORTS: dict[str, str] = {
     "Backoff": "retry",
     "CircuitBreaker": "retry",
     "ChromaMemoryStore": "longterm.chroma",
+    "InMemoryMemoryStore": "longterm.memory",
     "MiniLMEmbeddings": "longterm.embeddings",
     "Sweeper": "lifecycle.sweeper",
     "SweepReport": "lifecycle.sweeper",
@@ -133,6 +135,7 @@ __all__ = [
     "Decision",
     "FailurePolicy",
     "FlowState",
+    "InMemoryMemoryStore",
     "InMemoryShortTermStore",
     "InvalidInputError",
     "Journal",

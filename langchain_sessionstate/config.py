@@ -169,12 +169,18 @@ class MemoryConfig:
             existing one of the same kind instead of being added.
         recall_candidates: dense candidates fetched before hybrid re-ranking.
         recency_half_life: half-life of the recency term of the hybrid score.
+        lexical_refresh: how often a recall reads what other processes wrote since its BM25
+            index was last read (only the new records: cost follows what changed).
+        lexical_rebuild: how often that index is rebuilt from the user's whole tier (the
+            only way to drop records another process deleted).
     """
 
     collection_prefix: str = "ss"
     duplicate_threshold: float = 0.88
     recall_candidates: int = 60
     recency_half_life: timedelta = timedelta(days=90)
+    lexical_refresh: timedelta = timedelta(seconds=30)
+    lexical_rebuild: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.duplicate_threshold <= 1.0:
@@ -183,6 +189,9 @@ class MemoryConfig:
             )
         _positive("recall_candidates", self.recall_candidates)
         _positive("recency_half_life", self.recency_half_life)
+        for name in ("lexical_refresh", "lexical_rebuild"):
+            if getattr(self, name) < timedelta(0):
+                raise InvalidInputError(f"{name} must not be negative, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

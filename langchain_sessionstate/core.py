@@ -143,15 +143,18 @@ class SessionMemory:
 
         settings = settings or Settings()
         embeddings = embeddings or _default_embeddings()
-        return cls(
+        long_term = ChromaMemoryStore.persistent(
+            Path(path) / "chroma", embeddings, config=settings.memory
+        )
+        memory = cls(
             short_term=InMemoryShortTermStore(settings.short_term),
-            long_term=ChromaMemoryStore.persistent(
-                Path(path) / "chroma", embeddings, config=settings.memory
-            ),
+            long_term=long_term,
             chat_model=chat_model,
             clock=clock,
             settings=settings,
         )
+        memory._owned.append(long_term)
+        return memory
 
     @classmethod
     def from_url(
@@ -217,7 +220,7 @@ class SessionMemory:
             settings=settings,
             worker_id=worker_id,
         )
-        memory._owned.append(short_term)
+        memory._owned += [short_term, long_term]
         return memory
 
     # ------------------------------------------------------------------ short-term
@@ -509,8 +512,8 @@ class SessionMemory:
 
     def forget(self, user_id: str) -> dict[str, int]:
         """Erase every trace of one user: live keys, archives, lease, all memory tiers,
-        summaries and journal (and spooled writes), and LangGraph store items tagged with the
-        user (``SessionStateStore(user_label=...)``). Other users are untouched."""
+        summaries and journal (and spooled writes), and LangGraph store items whose namespace
+        has the user id as any label. Other users are untouched."""
         validate_id(user_id, "user_id")
         removed = {
             "short_term_keys": self.short_term.delete_user(user_id),

@@ -17,5 +17,6 @@ pytest_plugins = [
     "tests.fixtures.adapters",
     "tests.fixtures.lifecycle",
     "tests.fixtures.shortterm",
+    "tests.fixtures.longterm",
     "tests.fixtures.resumption",
 ]

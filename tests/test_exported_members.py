@@ -48,6 +48,7 @@ EXPECTED = {
     "RedisShortTermStore",
     "ResilientShortTermStore",
     "ChromaMemoryStore",
+    "InMemoryMemoryStore",
     "MiniLMEmbeddings",
     "Sweeper",
     "SweepReport",

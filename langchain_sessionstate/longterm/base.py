@@ -1,21 +1,54 @@
-"""Long-term memory interfaces: the store, and the LLM-or-offline steps that feed it.
+"""The long-term store interface: two primitives, every convenience written once on top.
 
 ``MemoryStore`` keeps three tiers (raw turns, extracted facts, synthesized knowledge), per-
 session summaries and a per-user journal. Every read and delete is filtered by user id; ids are
 deterministic so re-running an extraction (two workers, a replayed sweep) changes nothing twice.
 
+Shaped like LangGraph's ``BaseStore``: :meth:`MemoryStore.batch` and :meth:`MemoryStore.abatch`
+over the operation values of :mod:`~langchain_sessionstate.longterm.ops` are the only abstract
+methods. ``add``, ``recall``, ``summaries``... and their ``a``-prefixed async twins each build
+one operation and run it, so a backend implements two methods and a wrapper (tracing, metrics,
+retries) wraps two methods, and both hold for every entry point.
+
 The processing steps (:class:`Extractor`, :class:`Summarizer`, :class:`JournalWriter`,
-:class:`Reflector`) each have an offline default and an LLM implementation taking any LangChain
-chat model. Async forms default to running the sync one in a worker thread.
+:class:`Reflector`) live in :mod:`~langchain_sessionstate.longterm.steps` and are re-exported
+here; the turn-order helpers live in :mod:`~langchain_sessionstate.longterm.turns`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import cast
 
+from langchain_sessionstate.longterm.ops import (
+    AddMemories,
+    DeleteMemory,
+    DeleteSessionTurns,
+    ForgetUser,
+    GetJournal,
+    GetMemory,
+    LatestSummary,
+    ListMemories,
+    ListSummaries,
+    MemoryOp,
+    PutJournal,
+    PutSummary,
+    Recall,
+    Result,
+    SearchSummaries,
+    TurnsNear,
+)
+from langchain_sessionstate.longterm.steps import Extractor, JournalWriter, Reflector, Summarizer
+from langchain_sessionstate.longterm.turns import (
+    TURN_POSITION,
+    near,
+    positions,
+    turn_order,
+    turn_position,
+)
 from langchain_sessionstate.models import (
     Journal,
     Memory,
@@ -24,68 +57,137 @@ from langchain_sessionstate.models import (
     ScoredMemory,
     SessionSummary,
     Tier,
-    TimedMessage,
     WriteOutcome,
 )
 
-TURN_POSITION = "position"
-"""Metadata key of a raw turn's index in its session (orders turns sharing a timestamp)."""
+__all__ = [
+    "TURN_POSITION",
+    "Extractor",
+    "JournalWriter",
+    "MemoryStore",
+    "Reflector",
+    "Summarizer",
+    "near",
+    "positions",
+    "turn_order",
+    "turn_position",
+]
 
 
-def turn_position(memory: Memory) -> int | None:
-    """A raw turn's index in its session, when it was stored with one."""
-    position = memory.metadata.get(TURN_POSITION)
-    return int(position) if isinstance(position, int | float) else None
+def _tuple(values: Iterable[object] | None) -> tuple[object, ...] | None:
+    return None if values is None else tuple(values)
 
 
-def turn_order(memory: Memory) -> tuple[str, datetime, int, str]:
-    """Sort key putting raw turns in conversation order: session, time, position in session."""
-    return (
-        memory.session_id or "",
-        memory.observed_at,
-        turn_position(memory) or 0,
-        memory.id,
+def _recall(
+    user_id: str,
+    query: str,
+    k: int,
+    now: datetime,
+    tiers: Sequence[Tier] | None,
+    kinds: Sequence[MemoryKind] | None,
+    since: datetime | None,
+    until: datetime | None,
+    include_outdated: bool,
+    stale_after: timedelta | None,
+) -> Recall:
+    return Recall(
+        user_id=user_id,
+        query=query,
+        k=k,
+        now=now,
+        tiers=cast(tuple[Tier, ...] | None, _tuple(tiers)),
+        kinds=cast(tuple[MemoryKind, ...] | None, _tuple(kinds)),
+        since=since,
+        until=until,
+        include_outdated=include_outdated,
+        stale_after=stale_after,
     )
 
 
-def near(hits: Sequence[Memory], turns: Sequence[Memory], before: int, after: int) -> list[Memory]:
-    """The turns (in conversation order) within ``before``/``after`` positions of a hit.
-
-    Positions are the turns' stored positions or, for a session stored without them, their
-    index in ``turns`` (then ``turns`` must hold whole sessions).
-    """
-    sessions: dict[str, list[Memory]] = {}
-    for m in sorted(turns, key=turn_order):
-        sessions.setdefault(m.session_id or "", []).append(m)
-    keep: dict[str, Memory] = {}
-    for hit in hits:
-        seq = sessions.get(hit.session_id or "", [])
-        pos = {m.id: p for p, m in zip(positions(seq), seq, strict=True)}
-        if hit.id not in pos:
-            continue
-        lo, hi = pos[hit.id] - before, pos[hit.id] + after
-        keep.update({m.id: m for m in seq if lo <= pos[m.id] <= hi})
-    return sorted(keep.values(), key=turn_order)
+def _list(
+    user_id: str,
+    tiers: Sequence[Tier] | None,
+    kinds: Sequence[MemoryKind] | None,
+    include_outdated: bool,
+    session_id: str | None,
+) -> ListMemories:
+    return ListMemories(
+        user_id=user_id,
+        tiers=cast(tuple[Tier, ...] | None, _tuple(tiers)),
+        kinds=cast(tuple[MemoryKind, ...] | None, _tuple(kinds)),
+        include_outdated=include_outdated,
+        session_id=session_id,
+    )
 
 
-def positions(session: Sequence[Memory]) -> list[int]:
-    """Positions of one session's turns (in conversation order): stored ones, else indexes."""
-    stored = [turn_position(m) for m in session]
-    if all(p is not None for p in stored):
-        return [p for p in stored if p is not None]
-    return list(range(len(session)))
+def _summaries(user_id: str, limit: int | None) -> LatestSummary | ListSummaries:
+    # The newest one is what every resumption asks for: read it without reading the others.
+    return (
+        LatestSummary(user_id=user_id)
+        if limit == 1
+        else ListSummaries(user_id=user_id, limit=limit)
+    )
+
+
+def _as_list(op: LatestSummary | ListSummaries, result: Result) -> list[SessionSummary]:
+    if isinstance(op, LatestSummary):
+        return [result] if result is not None else []
+    return cast(list[SessionSummary], result)
+
+
+def _session_ops(user_id: str, session_ids: Sequence[str]) -> list[MemoryOp]:
+    return [_list(user_id, [Tier.TURNS], None, True, sid) for sid in dict.fromkeys(session_ids)]
+
+
+def _in_order(results: Sequence[Result]) -> list[Memory]:
+    return sorted((m for found in results for m in found), key=turn_order)
 
 
 class MemoryStore(ABC):
-    """Per-user long-term memory. Implementations: Chroma (embedded or server)."""
+    """Per-user long-term memory. Implementations: Chroma (embedded or server) and in-memory.
+
+    Subclasses implement :meth:`batch` and :meth:`abatch`; everything else is built on them.
+    """
 
     @abstractmethod
+    def batch(self, ops: Iterable[MemoryOp]) -> list[Result]:
+        """Run operations in order; one result per operation (see each operation's type)."""
+
+    @abstractmethod
+    async def abatch(self, ops: Iterable[MemoryOp]) -> list[Result]:
+        """Async :meth:`batch`; never blocks the event loop."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook: most stores own nothing)
+        """Release what this store opened (clients it created); a no-op by default."""
+
+    async def aclose(self) -> None:
+        """Async :meth:`close` (in a worker thread: closing a client may wait on I/O)."""
+        await asyncio.to_thread(self.close)
+
+    def _one(self, op: MemoryOp) -> Result:
+        return self.batch([op])[0]
+
+    async def _aone(self, op: MemoryOp) -> Result:
+        return (await self.abatch([op]))[0]
+
+    # ------------------------------------------------------------------ memories
+
     def add(
         self, user_id: str, drafts: Sequence[MemoryDraft], *, now: datetime
     ) -> list[WriteOutcome]:
         """Store drafts with dedup (exact and semantic) and supersession; batched embedding."""
+        return cast(
+            list[WriteOutcome],
+            self._one(AddMemories(user_id=user_id, drafts=tuple(drafts), now=now)),
+        )
 
-    @abstractmethod
+    async def aadd(
+        self, user_id: str, drafts: Sequence[MemoryDraft], *, now: datetime
+    ) -> list[WriteOutcome]:
+        """Async :meth:`add`."""
+        op = AddMemories(user_id=user_id, drafts=tuple(drafts), now=now)
+        return cast(list[WriteOutcome], await self._aone(op))
+
     def recall(
         self,
         user_id: str,
@@ -98,37 +200,46 @@ class MemoryStore(ABC):
         since: datetime | None = None,
         until: datetime | None = None,
         include_outdated: bool = False,
+        stale_after: timedelta | None = None,
     ) -> list[ScoredMemory]:
-        """Memories of one user by meaning (hybrid dense + lexical + recency), best first."""
+        """Memories of one user by meaning (hybrid dense + lexical + recency), best first.
 
-    def session_turns(self, user_id: str, session_ids: Sequence[str]) -> list[Memory]:
-        """The raw turns of some of one user's sessions, in conversation order.
-
-        Stores may override this with a single read; the default reads each session with
-        :meth:`list_memories`.
+        ``stale_after`` flags memories whose last confirmation is older than that.
         """
-        out: list[Memory] = []
-        for sid in dict.fromkeys(session_ids):
-            out += self.list_memories(user_id, tiers=[Tier.TURNS], session_id=sid)
-        return sorted(out, key=turn_order)
+        op = _recall(
+            user_id, query, k, now, tiers, kinds, since, until, include_outdated, stale_after
+        )
+        return cast(list[ScoredMemory], self._one(op))
 
-    def turns_near(
-        self, user_id: str, hits: Sequence[Memory], *, before: int, after: int
-    ) -> list[Memory]:
-        """Raw turns within ``before``/``after`` positions of each hit in its session (hits
-        included), in conversation order: lets a recalled turn show the exchange around it.
+    async def arecall(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        k: int = 10,
+        now: datetime,
+        tiers: Sequence[Tier] | None = None,
+        kinds: Sequence[MemoryKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_outdated: bool = False,
+        stale_after: timedelta | None = None,
+    ) -> list[ScoredMemory]:
+        """Async :meth:`recall`."""
+        op = _recall(
+            user_id, query, k, now, tiers, kinds, since, until, include_outdated, stale_after
+        )
+        return cast(list[ScoredMemory], await self._aone(op))
 
-        The default reads the hits' whole sessions; stores override it with a read bounded
-        by position, so the cost does not grow with session length.
-        """
-        sessions = [h.session_id for h in hits if h.session_id]
-        return near(hits, self.session_turns(user_id, sessions), before, after)
-
-    @abstractmethod
     def get(self, user_id: str, memory_id: str) -> Memory | None:
         """One memory of this user, or None (also None for another user's id)."""
+        return cast(Memory | None, self._one(GetMemory(user_id=user_id, memory_id=memory_id)))
 
-    @abstractmethod
+    async def aget(self, user_id: str, memory_id: str) -> Memory | None:
+        """Async :meth:`get`."""
+        op = GetMemory(user_id=user_id, memory_id=memory_id)
+        return cast(Memory | None, await self._aone(op))
+
     def list_memories(
         self,
         user_id: str,
@@ -139,97 +250,127 @@ class MemoryStore(ABC):
         session_id: str | None = None,
     ) -> list[Memory]:
         """All memories of one user matching the filters, oldest first."""
+        op = _list(user_id, tiers, kinds, include_outdated, session_id)
+        return cast(list[Memory], self._one(op))
 
-    @abstractmethod
+    async def alist_memories(
+        self,
+        user_id: str,
+        *,
+        tiers: Sequence[Tier] | None = None,
+        kinds: Sequence[MemoryKind] | None = None,
+        include_outdated: bool = True,
+        session_id: str | None = None,
+    ) -> list[Memory]:
+        """Async :meth:`list_memories`."""
+        op = _list(user_id, tiers, kinds, include_outdated, session_id)
+        return cast(list[Memory], await self._aone(op))
+
+    def session_turns(self, user_id: str, session_ids: Sequence[str]) -> list[Memory]:
+        """The raw turns of some of one user's sessions, in conversation order (one batch)."""
+        return _in_order(self.batch(_session_ops(user_id, session_ids)))
+
+    async def asession_turns(self, user_id: str, session_ids: Sequence[str]) -> list[Memory]:
+        """Async :meth:`session_turns`."""
+        return _in_order(await self.abatch(_session_ops(user_id, session_ids)))
+
+    def turns_near(
+        self, user_id: str, hits: Sequence[Memory], *, before: int, after: int
+    ) -> list[Memory]:
+        """Raw turns within ``before``/``after`` positions of each hit in its session (hits
+        included), in conversation order: lets a recalled turn show the exchange around it."""
+        op = TurnsNear(user_id=user_id, hits=tuple(hits), before=before, after=after)
+        return cast(list[Memory], self._one(op))
+
+    async def aturns_near(
+        self, user_id: str, hits: Sequence[Memory], *, before: int, after: int
+    ) -> list[Memory]:
+        """Async :meth:`turns_near`."""
+        op = TurnsNear(user_id=user_id, hits=tuple(hits), before=before, after=after)
+        return cast(list[Memory], await self._aone(op))
+
     def delete(self, user_id: str, memory_id: str) -> bool:
         """Delete one memory of this user; False when absent or another user's."""
+        return cast(bool, self._one(DeleteMemory(user_id=user_id, memory_id=memory_id)))
 
-    @abstractmethod
+    async def adelete(self, user_id: str, memory_id: str) -> bool:
+        """Async :meth:`delete`."""
+        return cast(bool, await self._aone(DeleteMemory(user_id=user_id, memory_id=memory_id)))
+
+    def delete_session_turns(self, user_id: str, session_id: str) -> int:
+        """Delete one session's raw turns (extracted memories stay); returns the count."""
+        op = DeleteSessionTurns(user_id=user_id, session_id=session_id)
+        return cast(int, self._one(op))
+
+    async def adelete_session_turns(self, user_id: str, session_id: str) -> int:
+        """Async :meth:`delete_session_turns`."""
+        op = DeleteSessionTurns(user_id=user_id, session_id=session_id)
+        return cast(int, await self._aone(op))
+
+    # ------------------------------------------------------------------ summaries, journal
+
     def put_summary(self, summary: SessionSummary) -> None:
         """Store (idempotently overwrite) a session summary."""
+        self._one(PutSummary(summary=summary))
 
-    @abstractmethod
+    async def aput_summary(self, summary: SessionSummary) -> None:
+        """Async :meth:`put_summary`."""
+        await self._aone(PutSummary(summary=summary))
+
     def summaries(self, user_id: str, *, limit: int | None = None) -> list[SessionSummary]:
-        """A user's session summaries, newest first."""
+        """A user's session summaries, newest first (``limit=1`` reads only the newest)."""
+        op = _summaries(user_id, limit)
+        return _as_list(op, self._one(op))
 
-    @abstractmethod
+    async def asummaries(self, user_id: str, *, limit: int | None = None) -> list[SessionSummary]:
+        """Async :meth:`summaries`."""
+        op = _summaries(user_id, limit)
+        return _as_list(op, await self._aone(op))
+
+    def latest_summary(self, user_id: str) -> SessionSummary | None:
+        """The user's most recent session summary, or None."""
+        return cast(SessionSummary | None, self._one(LatestSummary(user_id=user_id)))
+
+    async def alatest_summary(self, user_id: str) -> SessionSummary | None:
+        """Async :meth:`latest_summary`."""
+        return cast(SessionSummary | None, await self._aone(LatestSummary(user_id=user_id)))
+
     def search_summaries(
         self, user_id: str, query: str, *, k: int = 3
     ) -> list[tuple[SessionSummary, float]]:
         """Summaries of one user by meaning, best first."""
+        op = SearchSummaries(user_id=user_id, query=query, k=k)
+        return cast(list[tuple[SessionSummary, float]], self._one(op))
 
-    @abstractmethod
+    async def asearch_summaries(
+        self, user_id: str, query: str, *, k: int = 3
+    ) -> list[tuple[SessionSummary, float]]:
+        """Async :meth:`search_summaries`."""
+        op = SearchSummaries(user_id=user_id, query=query, k=k)
+        return cast(list[tuple[SessionSummary, float]], await self._aone(op))
+
     def get_journal(self, user_id: str) -> Journal | None:
         """The user's journal, or None."""
+        return cast(Journal | None, self._one(GetJournal(user_id=user_id)))
 
-    @abstractmethod
+    async def aget_journal(self, user_id: str) -> Journal | None:
+        """Async :meth:`get_journal`."""
+        return cast(Journal | None, await self._aone(GetJournal(user_id=user_id)))
+
     def put_journal(self, journal: Journal) -> None:
         """Store (overwrite) the user's journal."""
+        self._one(PutJournal(journal=journal))
 
-    @abstractmethod
+    async def aput_journal(self, journal: Journal) -> None:
+        """Async :meth:`put_journal`."""
+        await self._aone(PutJournal(journal=journal))
+
+    # ------------------------------------------------------------------ erasure
+
     def forget_user(self, user_id: str) -> int:
         """Delete every tier, summary and journal record of one user; returns the count."""
-
-    # Async forms: Chroma's embedded client is synchronous, so run in a worker thread.
-
-    async def aadd(
-        self, user_id: str, drafts: Sequence[MemoryDraft], *, now: datetime
-    ) -> list[WriteOutcome]:
-        """Async :meth:`add`."""
-        return await asyncio.to_thread(self.add, user_id, drafts, now=now)
-
-    async def arecall(self, user_id: str, query: str, **kwargs: object) -> list[ScoredMemory]:
-        """Async :meth:`recall` (same keyword arguments)."""
-        return await asyncio.to_thread(lambda: self.recall(user_id, query, **kwargs))  # type: ignore[arg-type]
+        return cast(int, self._one(ForgetUser(user_id=user_id)))
 
     async def aforget_user(self, user_id: str) -> int:
         """Async :meth:`forget_user`."""
-        return await asyncio.to_thread(self.forget_user, user_id)
-
-
-class Extractor(ABC):
-    """Messages of one session (or a window) -> memory drafts with provenance."""
-
-    @abstractmethod
-    def extract(
-        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
-    ) -> list[MemoryDraft]:
-        """Return drafts for every tier this extractor produces (raw turns included)."""
-
-    async def aextract(
-        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
-    ) -> list[MemoryDraft]:
-        """Async :meth:`extract`."""
-        return await asyncio.to_thread(self.extract, user_id, session_id, turns)
-
-
-class Summarizer(ABC):
-    """Messages of one finished session -> a :class:`SessionSummary`."""
-
-    @abstractmethod
-    def summarize(
-        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
-    ) -> SessionSummary:
-        """Summarise a session; ``source_turn_ids`` holds at most its 3 most central turns."""
-
-    async def asummarize(
-        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
-    ) -> SessionSummary:
-        """Async :meth:`summarize`."""
-        return await asyncio.to_thread(self.summarize, user_id, session_id, turns)
-
-
-class JournalWriter(ABC):
-    """Folds a finished session's summary into the user's journal."""
-
-    @abstractmethod
-    def update(self, journal: Journal | None, summary: SessionSummary, *, now: datetime) -> Journal:
-        """Return the new journal; a session already included leaves it unchanged."""
-
-
-class Reflector(ABC):
-    """Synthesizes knowledge-tier drafts from a user's current facts."""
-
-    @abstractmethod
-    def reflect(self, user_id: str, facts: Sequence[Memory], *, now: datetime) -> list[MemoryDraft]:
-        """Return knowledge drafts (tier KNOWLEDGE), each citing the facts' source turns."""
+        return cast(int, await self._aone(ForgetUser(user_id=user_id)))

@@ -1,10 +1,17 @@
-"""The Chroma schema of long-term memory, built and parsed in one place.
+"""The record schema of long-term memory, built and parsed in one place.
 
 Collection names, record ids, metadata field names and ``where`` filters are produced here
-and nowhere else. Every filter starts from :func:`user_filter`, so no query can reach another
-user's records. Times are stored as epoch-millisecond ints so Chroma can range-filter them.
+and nowhere else, for every backend (Chroma, in-memory) and for the LangGraph store's items.
+Every memory filter starts from :func:`user_filter`, so no query can reach another user's
+records. Times are stored as epoch-millisecond ints so a backend can range-filter them.
 Ids are sha256 digests: facts and knowledge by (user, tier, normalized content); turns by
-(user, session, turn id); summaries by (user, session); the journal by user.
+(user, session, turn id); summaries by (user, session); the journal and the latest-summary
+record by user; LangGraph items by (namespace, key).
+
+Collections: one per tier, ``summaries``, and ``journal``, which holds each user's singleton
+records (the journal and a copy of the newest summary, so a resumption reads one record
+instead of every summary). Every memory record carries its write time (:data:`WRITTEN`,
+wall clock), so a reader can fetch what other processes wrote since it last looked.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from langchain_sessionstate.clock import from_ms, to_ms
 from langchain_sessionstate.errors import CorruptStateError
 from langchain_sessionstate.keys import validate_id
 from langchain_sessionstate.longterm.text import normalize
+from langchain_sessionstate.longterm.turns import TURN_POSITION
 from langchain_sessionstate.models import (
     Journal,
     Memory,
@@ -44,6 +52,7 @@ SUPERSEDED_BY = "superseded_by"
 VALID_UNTIL = "valid_until"
 CURRENT = "current"
 PAYLOAD = "payload"
+WRITTEN = "written_ms"
 EXTRA_PREFIX = "x_"
 
 SUMMARIES = "summaries"
@@ -105,6 +114,18 @@ def journal_id(user_id: str) -> str:
     return "j-" + _digest(user_id)
 
 
+def latest_summary_id(user_id: str) -> str:
+    """Deterministic id of the record holding a user's newest summary (journal collection)."""
+    return "sl-" + _digest(user_id, "latest-summary")
+
+
+def tier_of_id(memory_id: str) -> Tier | None:
+    """The tier a memory id belongs to (its prefix), or None for an id no memory can have."""
+    if memory_id[1:2] != "-":
+        return None
+    return {"t": Tier.TURNS, "f": Tier.FACTS, "k": Tier.KNOWLEDGE}.get(memory_id[:1])
+
+
 # --------------------------------------------------------------------------- filters
 
 
@@ -149,12 +170,36 @@ def memory_filter(
     return _all_of(parts)
 
 
+def written_since(user_id: str, since_ms: int) -> dict[str, Any]:
+    """One user's records written at or after ``since_ms`` (wall-clock epoch ms)."""
+    return user_filter(user_id, **{WRITTEN: {"$gte": since_ms}})
+
+
+def turns_near_filter(
+    user_id: str, windows: Sequence[tuple[str, int | None]], before: int, after: int
+) -> dict[str, Any] | None:
+    """Turns of one user in each ``(session, position)`` window (a whole session when the
+    position is unknown); None when there is no window."""
+    key = EXTRA_PREFIX + TURN_POSITION
+    clauses: list[dict[str, Any]] = []
+    for session_id, pos in dict.fromkeys(windows):
+        clause: list[dict[str, Any]] = [{SESSION: session_id}]
+        if pos is not None:
+            clause += [{key: {"$gte": pos - before}}, {key: {"$lte": pos + after}}]
+        clauses.append(_all_of(clause))
+    if not clauses:
+        return None
+    scope = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+    return {"$and": [user_filter(user_id), scope]}
+
+
 # --------------------------------------------------------------------------- conversion
 
 
-def memory_metadata(memory: Memory) -> dict[str, str | int | float | bool]:
-    """Flatten a memory into Chroma metadata (no None values: absent keys mean unset)."""
+def memory_metadata(memory: Memory, written_ms: int) -> dict[str, str | int | float | bool]:
+    """Flatten a memory into record metadata (no None values: absent keys mean unset)."""
     meta: dict[str, str | int | float | bool] = {
+        WRITTEN: written_ms,
         USER: memory.user_id,
         TIER: memory.tier.value,
         KIND: memory.kind.value,
@@ -177,6 +222,16 @@ def memory_metadata(memory: Memory) -> dict[str, str | int | float | bool]:
         meta[VALID_UNTIL] = to_ms(memory.valid_until)
     for key, value in memory.metadata.items():
         meta[EXTRA_PREFIX + key] = value
+    return meta
+
+
+def memory_update(memory: Memory, written_ms: int) -> dict[str, str | int | float | bool | None]:
+    """Metadata that updates a stored memory in place: backends merge metadata on update, so
+    a field the memory no longer has (a revived memory's ``superseded_by``) is set to None,
+    which deletes it."""
+    meta: dict[str, str | int | float | bool | None] = dict(memory_metadata(memory, written_ms))
+    for cleared in (SUPERSEDED_BY, VALID_UNTIL):
+        meta.setdefault(cleared, None)
     return meta
 
 
@@ -217,6 +272,11 @@ def summary_metadata(summary: SessionSummary) -> dict[str, str | int | float | b
     }
 
 
+def summary_order(summary: SessionSummary) -> tuple[datetime, str]:
+    """Sort key of summaries: the newest is the greatest."""
+    return (summary.ended_at, summary.session_id)
+
+
 def summary_from_record(record_id: str, meta: Mapping[str, Any]) -> SessionSummary:
     """Rebuild a summary from its record; a malformed one raises CorruptStateError."""
     try:
@@ -236,3 +296,112 @@ def journal_from_record(record_id: str, meta: Mapping[str, Any]) -> Journal:
         return Journal.model_validate_json(meta[PAYLOAD])
     except (KeyError, ValueError) as exc:
         raise CorruptStateError(f"chroma:{record_id}", f"bad journal payload: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- LangGraph items
+#
+# Items of the LangGraph store (``SessionStateStore``) live in their own collection under the
+# same prefix. Each record has: the namespace joined by ``.`` (LangGraph forbids it inside a
+# label), its depth and one field per label (a namespace-prefix search is an exact ``where``),
+# the key, the value as JSON, created / updated / expiry times (ms, 0 = never) and the TTL in
+# minutes (0 = none), and whether a vector of its text was stored. An item belongs to a user
+# when any label of its namespace equals the user id: :func:`owner_filter` finds them.
+
+ITEM_NS = "ns"
+ITEM_DEPTH = "ns_depth"
+ITEM_KEY = "key"
+ITEM_VALUE = "value"
+ITEM_CREATED = "created_at"
+ITEM_UPDATED = "updated_at"
+ITEM_EXPIRES = "expires_at"
+ITEM_TTL = "ttl"
+ITEM_INDEXED = "indexed"
+NAMESPACE_SEP = "."
+MAX_NAMESPACE_DEPTH = 16
+"""Deepest namespace an item may have: erasure checks this many label fields."""
+
+
+def label_field(position: int) -> str:
+    """Metadata field of the namespace label at ``position`` (0-based)."""
+    return f"ns_{position}"
+
+
+def item_id(namespace: tuple[str, ...], key: str) -> str:
+    """Deterministic record id of ``(namespace, key)``."""
+    raw = "\x1f".join(namespace) + "\x1e" + key
+    return "kv-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def item_metadata(
+    namespace: tuple[str, ...],
+    key: str,
+    value_json: str,
+    *,
+    created_ms: int,
+    updated_ms: int,
+    expires_ms: int,
+    ttl_minutes: float,
+    indexed: bool,
+    user_id: str | None = None,
+) -> dict[str, str | int | float | bool]:
+    """Metadata of one item record (``user_id`` tags it for ``user_label`` stores)."""
+    meta: dict[str, str | int | float | bool] = {
+        ITEM_NS: NAMESPACE_SEP.join(namespace),
+        ITEM_DEPTH: len(namespace),
+        ITEM_KEY: key,
+        ITEM_VALUE: value_json,
+        ITEM_CREATED: created_ms,
+        ITEM_UPDATED: updated_ms,
+        ITEM_EXPIRES: expires_ms,
+        ITEM_TTL: float(ttl_minutes),
+        ITEM_INDEXED: indexed,
+    }
+    meta.update({label_field(n): label for n, label in enumerate(namespace)})
+    if user_id is not None:
+        meta[USER] = user_id
+    return meta
+
+
+def item_namespace(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """The namespace of an item record."""
+    return tuple(str(meta[ITEM_NS]).split(NAMESPACE_SEP))
+
+
+def item_expired(meta: Mapping[str, Any], now_ms: int) -> bool:
+    """Whether an item's TTL ran out at ``now_ms``."""
+    expires = int(meta.get(ITEM_EXPIRES) or 0)
+    return 0 < expires <= now_ms
+
+
+def _and(*parts: dict[str, Any] | None) -> dict[str, Any] | None:
+    present = [p for p in parts if p]
+    return _all_of(present) if present else None
+
+
+def labels_filter(labels: Sequence[tuple[int, str]]) -> dict[str, Any] | None:
+    """Items whose namespace has ``label`` at each ``position`` (None: no constraint)."""
+    return _and(*({label_field(i): label} for i, label in labels))
+
+
+def prefix_filter(prefix: Sequence[str]) -> dict[str, Any] | None:
+    """Items whose namespace starts with ``prefix``."""
+    return labels_filter(list(enumerate(prefix)))
+
+
+def live_filter(now_ms: int, scope: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Items of ``scope`` that have not expired at ``now_ms``."""
+    live = {"$or": [{ITEM_EXPIRES: 0}, {ITEM_EXPIRES: {"$gt": now_ms}}]}
+    return _and(scope, live) or live
+
+
+def expired_filter(now_ms: int) -> dict[str, Any]:
+    """Items whose TTL ran out at ``now_ms``."""
+    return {"$and": [{ITEM_EXPIRES: {"$gt": 0}}, {ITEM_EXPIRES: {"$lte": now_ms}}]}
+
+
+def owner_filter(user_id: str) -> dict[str, Any]:
+    """Records of another collection under the prefix that belong to one user: tagged with
+    the user id, or an item with the user id as any label of its namespace."""
+    user = validate_user(user_id)
+    clauses = [{USER: user}] + [{label_field(i): user} for i in range(MAX_NAMESPACE_DEPTH)]
+    return {"$or": clauses}

@@ -76,6 +76,7 @@ async def guarded_memory(
         yield memory
     finally:
         await short.aclose()
+        await long.aclose()
 
 
 async def test_agent_ainvoke_keeps_store_calls_off_the_loop(

@@ -14,6 +14,10 @@ from langchain_sessionstate.adapters.store import SessionStateStore
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
+from langchain_sessionstate.longterm.memory import InMemoryMemoryStore
+from langchain_sessionstate.longterm.schema import MAX_NAMESPACE_DEPTH
+from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -232,19 +236,49 @@ async def test_store_ttl_config_sets_default_and_refresh(
 def test_forgetting_a_user_erases_the_store_items_of_that_user(
     redis_memory: SessionMemory,
 ) -> None:
-    """With ``user_label``, ``SessionMemory.forget`` erases a user's items and nobody else's."""
+    """``SessionMemory.forget`` erases every item with the user id as any namespace label,
+    with or without ``user_label``, in every store collection, and nobody else's."""
     kv = SessionStateStore(redis_memory, user_label=1)
     kv.put(("memories", "alice"), "food", {"likes": "sushi"})
     kv.put(("memories", "alice", "work"), "role", {"title": "nurse"})
     kv.put(("memories", "bob"), "food", {"likes": "ramen"})
-    kv.put(("shared",), "motd", {"text": "hello"})  # too short to name a user: nobody's
+    kv.put(("memories", "alicia"), "food", {"likes": "tea"})
+    kv.put(("shared",), "motd", {"text": "hello"})
     untagged = SessionStateStore(redis_memory, collection="kv_plain")
     untagged.put(("memories", "alice"), "k", {"v": 1})
+    untagged.put(("alice",), "k", {"v": 1})
+    untagged.put(("docs", "x", "y", "alice"), "k", {"v": 1})
     removed = redis_memory.forget("alice")
-    assert removed["long_term_records"] == 2
+    assert removed["long_term_records"] == 5
     assert kv.search(("memories", "alice")) == []
     assert kv.get(("memories", "bob"), "food").value == {"likes": "ramen"}  # type: ignore[union-attr]
+    assert kv.get(("memories", "alicia"), "food") is not None
     assert kv.get(("shared",), "motd") is not None
-    assert untagged.get(("memories", "alice"), "k") is not None  # no user_label: kept
+    assert untagged.search(()) == []
     with pytest.raises(InvalidInputError):
         SessionStateStore(redis_memory, user_label=-1)
+
+
+async def test_a_namespace_deeper_than_erasure_checks_is_refused(kv: SessionStateStore) -> None:
+    """Erasure checks a fixed number of label positions, so deeper namespaces are refused."""
+    with pytest.raises(InvalidInputError, match="labels"):
+        await kv.aput(tuple(f"l{i}" for i in range(MAX_NAMESPACE_DEPTH + 1)), "k", {"v": 1})
+    await kv.aput(tuple(f"l{i}" for i in range(MAX_NAMESPACE_DEPTH)), "k", {"v": 1})
+
+
+def test_the_store_runs_on_the_in_memory_long_term_store(
+    embeddings: MiniLMEmbeddings, clock: SimulatedClock
+) -> None:
+    """With InMemoryMemoryStore underneath, items round-trip, search ranks, forget erases."""
+    memory = SessionMemory(
+        short_term=InMemoryShortTermStore(),
+        long_term=InMemoryMemoryStore(embeddings),
+        clock=clock,
+    )
+    kv = SessionStateStore(memory)
+    kv.put(("notes", "ann"), "a", {"text": "Ann bakes sourdough bread on Sundays"})
+    kv.put(("notes", "ann"), "b", {"text": "Ann's car is a red Volvo"})
+    hits = kv.search(("notes",), query="what does she bake?")
+    assert [h.key for h in hits] == ["a", "b"]
+    assert memory.forget("ann")["long_term_records"] == 2
+    assert kv.search(("notes",)) == []

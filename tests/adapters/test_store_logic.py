@@ -6,13 +6,18 @@ import pytest
 from langgraph.store.base import MatchCondition
 
 from langchain_sessionstate.adapters.store import (
+    condition_labels,
     index_text,
-    item_id,
     matches_filter,
     namespace_matches,
-    prefix_where,
 )
 from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.longterm.schema import (
+    MAX_NAMESPACE_DEPTH,
+    item_id,
+    owner_filter,
+    prefix_filter,
+)
 
 
 def test_item_ids_are_deterministic_and_unambiguous() -> None:
@@ -24,9 +29,27 @@ def test_item_ids_are_deterministic_and_unambiguous() -> None:
 
 def test_prefix_where_matches_each_label() -> None:
     """A prefix becomes one equality per label position."""
-    assert prefix_where(()) is None
-    assert prefix_where(("a",)) == {"ns_0": "a"}
-    assert prefix_where(("a", "b")) == {"$and": [{"ns_0": "a"}, {"ns_1": "b"}]}
+    assert prefix_filter(()) is None
+    assert prefix_filter(("a",)) == {"ns_0": "a"}
+    assert prefix_filter(("a", "b")) == {"$and": [{"ns_0": "a"}, {"ns_1": "b"}]}
+
+
+def test_prefix_conditions_fix_labels_and_wildcards_fix_none() -> None:
+    """Only the labels of prefix conditions go into the ``where``; suffixes are checked after."""
+    conditions = [
+        MatchCondition("prefix", ("users", "*", "prefs")),
+        MatchCondition("suffix", ("x",)),
+    ]
+    assert condition_labels(conditions) == [(0, "users"), (2, "prefs")]
+
+
+def test_a_user_owns_items_with_their_id_at_any_label() -> None:
+    """The owner filter checks the tag and every label position a namespace may have."""
+    where = owner_filter("alice")
+    assert {"user_id": "alice"} in where["$or"]
+    assert {f"ns_{MAX_NAMESPACE_DEPTH - 1}": "alice"} in where["$or"]
+    with pytest.raises(InvalidInputError):
+        owner_filter("")
 
 
 def test_namespace_conditions_with_wildcards() -> None:

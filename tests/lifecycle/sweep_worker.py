@@ -1,9 +1,10 @@
 """A sweeper in its own process, for the multi-process tests.
 
 ``python -m tests.lifecycle.sweep_worker URL PREFIX NOW_ISO WORKER MODE`` runs one pass on
-Redis with the cheap long-term stand-ins. Every finished ``finalize`` is counted in the Redis
-hash ``<PREFIX>:test:calls``. MODE ``die`` kills the process (``os._exit``) right after its
-first claim, leaving the claim behind as a crashed worker would.
+Redis with the cheap offline steps and the in-memory long-term store. Every finished
+``finalize`` is counted in the Redis hash ``<PREFIX>:test:calls``. MODE ``die`` kills the
+process (``os._exit``) right after its first claim, leaving the claim behind as a crashed
+worker would.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from langchain_sessionstate.config import LifecycleConfig, ShortTermConfig
 from langchain_sessionstate.lifecycle.finalize import FinalizeReport, SessionFinalizer
 from langchain_sessionstate.lifecycle.sweeper import Sweeper
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
-from tests.fixtures.lifecycle import DictMemoryStore, fake_finalizer
+from tests.fixtures.lifecycle import fake_finalizer, scale_long_term
 
 EXIT_KILLED = 17
 
@@ -48,7 +49,7 @@ def main(url: str, prefix: str, now_iso: str, worker: str, mode: str) -> None:
     store = RedisShortTermStore.from_url(url, config=ShortTermConfig(key_prefix=prefix))
     client = redis.Redis.from_url(url)
     finalizer = RedisCountingFinalizer(
-        fake_finalizer(store, DictMemoryStore(), clock, lifecycle),
+        fake_finalizer(store, scale_long_term(), clock, lifecycle),
         client,
         f"{prefix}:test:calls",
         die=mode == "die",

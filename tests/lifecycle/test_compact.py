@@ -22,7 +22,7 @@ from langchain_sessionstate.longterm.summarize import (
 )
 from langchain_sessionstate.models import SessionSummary, TimedMessage
 from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
-from tests.fixtures.lifecycle import DictMemoryStore
+from tests.fixtures.lifecycle import lifecycle_long_term
 from tests.longterm.fakes import fake_model
 
 
@@ -52,7 +52,7 @@ def _memory(clock: SimulatedClock, summarizer: Summarizer, **short: int) -> Sess
     settings = Settings(short_term=ShortTermConfig(**short))
     return SessionMemory(
         short_term=InMemoryShortTermStore(settings.short_term),
-        long_term=DictMemoryStore(),
+        long_term=lifecycle_long_term(),
         summarizer=summarizer,
         clock=clock,
         settings=settings,

@@ -1,6 +1,6 @@
 """Finalizing one session: every step runs, and a rerun after a crash anywhere changes nothing
-twice. Short-term side on both real backends; long-term side on the dict stand-in (the real
-Chroma run is in ``test_lifecycle_real.py``)."""
+twice. Short-term side on both real backends; long-term side on the in-memory store with the
+real model (the real Chroma run is in ``test_lifecycle_real.py``)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,30 @@ from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import LifecycleConfig
 from langchain_sessionstate.errors import CorruptStateError
 from langchain_sessionstate.lifecycle.finalize import decode_archive, encode_archive
-from langchain_sessionstate.models import Journal, SessionSummary, Tier, TimedMessage
+from langchain_sessionstate.longterm.base import MemoryStore
+from langchain_sessionstate.longterm.ops import PutJournal
+from langchain_sessionstate.models import SessionSummary, Tier, TimedMessage
 from langchain_sessionstate.shortterm.base import ShortTermStore
 from tests.fixtures.lifecycle import (
-    DictMemoryStore,
     EntryJournalWriter,
+    Faulty,
     LineExtractor,
     fake_finalizer,
+    lifecycle_long_term,
     write_session,
 )
+
+
+def snapshot(store: MemoryStore, user: str = "ann") -> dict[str, object]:
+    """Every memory of ``user`` by id: what a rerun must leave unchanged."""
+    return {m.id: m for m in store.list_memories(user)}
 
 
 def test_finalize_extracts_summarises_journals_archives_and_removes(
     short_term: ShortTermStore, clock: SimulatedClock, lifecycle: LifecycleConfig
 ) -> None:
     """All hard-expiry steps run once and the live keys are gone afterwards."""
-    long_term = DictMemoryStore()
+    long_term = lifecycle_long_term()
     write_session(short_term, "ann", "s1", clock.now(), turns=3)
     history = short_term.messages("ann", "s1")
     report = fake_finalizer(short_term, long_term, clock, lifecycle).finalize("ann", "s1")
@@ -60,7 +68,7 @@ def test_archive_is_due_for_deletion_after_retention(
 ) -> None:
     """The archive's delete-at is finalize time + 30 days: listed as due then, not a day before."""
     write_session(short_term, "ann", "s1", clock.now())
-    fake_finalizer(short_term, DictMemoryStore(), clock, lifecycle).finalize("ann", "s1")
+    fake_finalizer(short_term, lifecycle_long_term(), clock, lifecycle).finalize("ann", "s1")
     done = clock.now()
     assert short_term.due_archives(done + timedelta(days=29), 10) == []
     assert short_term.due_archives(done + timedelta(days=30, seconds=1), 10) == [("ann", "s1")]
@@ -70,48 +78,39 @@ def test_rerun_after_success_changes_nothing(
     short_term: ShortTermStore, clock: SimulatedClock, lifecycle: LifecycleConfig
 ) -> None:
     """A second finalize of a finished session finds nothing and stores nothing twice."""
-    long_term = DictMemoryStore()
+    long_term = lifecycle_long_term()
     finalizer = fake_finalizer(short_term, long_term, clock, lifecycle)
     write_session(short_term, "ann", "s1", clock.now())
     finalizer.finalize("ann", "s1")
-    before = dict(long_term.memories)
+    before = snapshot(long_term)
     again = finalizer.finalize("ann", "s1")
     assert again.empty
     assert not again.deleted
-    assert long_term.memories == before
+    assert snapshot(long_term) == before
     assert short_term.get_archive("ann", "s1") is not None
-
-
-class _CrashOnce(DictMemoryStore):
-    """Raises once in ``put_journal``: a worker dying between two steps."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.crashed = False
-
-    def put_journal(self, journal: Journal) -> None:
-        if not self.crashed:
-            self.crashed = True
-            raise RuntimeError("worker killed while writing the journal")
-        super().put_journal(journal)
 
 
 def test_rerun_after_a_crash_mid_way_stores_each_memory_once(
     short_term: ShortTermStore, clock: SimulatedClock, lifecycle: LifecycleConfig
 ) -> None:
     """Memories and summary written before the crash are not written again on the rerun."""
-    long_term = _CrashOnce()
+    long_term = Faulty(
+        lifecycle_long_term(),
+        PutJournal,
+        lambda: RuntimeError("worker killed while writing the journal"),
+        times=1,
+    )
     finalizer = fake_finalizer(short_term, long_term, clock, lifecycle)
     write_session(short_term, "ann", "s1", clock.now(), turns=4)
     with pytest.raises(RuntimeError, match="journal"):
         finalizer.finalize("ann", "s1")
     assert short_term.load("ann", "s1") is not None  # nothing removed yet
-    snapshot = {k: m.confirmations for k, m in long_term.memories.items()}
+    before = snapshot(long_term)
 
     report = finalizer.finalize("ann", "s1")
     assert report.memories_skipped == 4
     assert report.memories == {}
-    assert {k: m.confirmations for k, m in long_term.memories.items()} == snapshot
+    assert snapshot(long_term) == before
     journal = long_term.get_journal("ann")
     assert journal is not None
     assert [e.session_id for e in journal.entries] == ["s1"]
@@ -123,7 +122,7 @@ def test_rerun_after_a_crash_before_removal_keeps_one_journal_entry(
     short_term: ShortTermStore, clock: SimulatedClock, lifecycle: LifecycleConfig
 ) -> None:
     """A worker that archived but died before deleting: the rerun only finishes the removal."""
-    long_term = DictMemoryStore()
+    long_term = lifecycle_long_term()
     finalizer = fake_finalizer(short_term, long_term, clock, lifecycle)
     write_session(short_term, "ann", "s1", clock.now())
     original_delete = short_term.delete_session
@@ -135,12 +134,12 @@ def test_rerun_after_a_crash_before_removal_keeps_one_journal_entry(
     with pytest.raises(RuntimeError):
         finalizer.finalize("ann", "s1")
     short_term.delete_session = original_delete  # type: ignore[method-assign]
-    memories = dict(long_term.memories)
+    memories = snapshot(long_term)
 
     report = finalizer.finalize("ann", "s1")
     assert not report.journal_updated
     assert report.deleted
-    assert long_term.memories == memories
+    assert snapshot(long_term) == memories
     journal = long_term.get_journal("ann")
     assert journal is not None
     assert len(journal.entries) == 1
@@ -150,7 +149,7 @@ def test_empty_session_is_just_removed(
     short_term: ShortTermStore, clock: SimulatedClock, lifecycle: LifecycleConfig
 ) -> None:
     """A session with no messages gets no summary, journal entry or archive."""
-    long_term = DictMemoryStore()
+    long_term = lifecycle_long_term()
     short_term.append_turn("ann", "s0", [], now=clock.now())
     report = fake_finalizer(short_term, long_term, clock, lifecycle).finalize("ann", "s0")
     assert report.empty
@@ -165,7 +164,7 @@ def test_reflection_runs_on_every_third_finished_session(
     short_term: ShortTermStore, clock: SimulatedClock, lifecycle: LifecycleConfig
 ) -> None:
     """Knowledge is synthesised after sessions 3 and 6, not after the others."""
-    long_term = DictMemoryStore()
+    long_term = lifecycle_long_term()
     finalizer = fake_finalizer(short_term, long_term, clock, lifecycle, reflect_every=3)
     reflected = []
     for i in range(1, 7):
@@ -186,7 +185,7 @@ def test_turn_arriving_during_finalization_keeps_the_session_live(
             short_term.append_turn(user_id, session_id, [HumanMessage("back!")], now=clock.now())
             return super().extract(user_id, session_id, turns)
 
-    finalizer = fake_finalizer(short_term, DictMemoryStore(), clock, lifecycle)
+    finalizer = fake_finalizer(short_term, lifecycle_long_term(), clock, lifecycle)
     finalizer.extractor = Interrupting()
     write_session(short_term, "ann", "s1", clock.now())
     report = finalizer.finalize("ann", "s1")
@@ -201,7 +200,7 @@ async def test_afinalize_runs_the_same_steps(
     short_term: ShortTermStore, clock: SimulatedClock, lifecycle: LifecycleConfig
 ) -> None:
     """The async form finalizes exactly like the sync one."""
-    long_term = DictMemoryStore()
+    long_term = lifecycle_long_term()
     write_session(short_term, "ann", "s1", clock.now())
     report = await fake_finalizer(short_term, long_term, clock, lifecycle).afinalize("ann", "s1")
     assert report.deleted

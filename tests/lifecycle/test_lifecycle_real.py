@@ -44,11 +44,15 @@ def redis_short_term(redis_url: str, prefix: str) -> Iterator[RedisShortTermStor
 
 
 @pytest.fixture
-def chroma(tmp_path: Path, embeddings: Embeddings, prefix: str) -> ChromaMemoryStore:
+def chroma(tmp_path: Path, embeddings: Embeddings, prefix: str) -> Iterator[ChromaMemoryStore]:
     """Embedded Chroma with the real embedding model, in this test's folder."""
-    return ChromaMemoryStore.persistent(
+    store = ChromaMemoryStore.persistent(
         tmp_path / "chroma", embeddings, config=MemoryConfig(collection_prefix=prefix)
     )
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _finalizer(

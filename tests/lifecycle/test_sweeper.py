@@ -1,7 +1,7 @@
 """The sweeper on both real short-term backends: schedule, claims, failures, concurrency.
 
-The long-term side is the dict stand-in so a thousand sessions stay cheap; the real-parts
-run is in ``test_lifecycle_real.py``.
+The long-term side is the in-memory store with the real model; the run on real Chroma is in
+``test_lifecycle_real.py``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from langchain_core.messages import HumanMessage
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import LifecycleConfig
 from langchain_sessionstate.lifecycle.sweeper import Sweeper
+from langchain_sessionstate.longterm.base import MemoryStore
 from langchain_sessionstate.models import SessionStatus, Tier
 from langchain_sessionstate.shortterm.base import ShortTermStore
 from tests.fixtures.lifecycle import (
     CountingFinalizer,
-    DictMemoryStore,
+    Faulty,
     fake_finalizer,
+    lifecycle_long_term,
+    scale_long_term,
     write_session,
 )
 
@@ -32,11 +35,11 @@ def _sweeper(
     clock: SimulatedClock,
     lifecycle: LifecycleConfig,
     *,
-    long_term: DictMemoryStore | None = None,
+    long_term: MemoryStore | None = None,
     fail_for: set[str] | None = None,
     worker: str = "w1",
-) -> tuple[Sweeper, CountingFinalizer, DictMemoryStore]:
-    long_term = long_term or DictMemoryStore()
+) -> tuple[Sweeper, CountingFinalizer, MemoryStore]:
+    long_term = long_term or lifecycle_long_term()
     counting = CountingFinalizer(
         fake_finalizer(short_term, long_term, clock, lifecycle), fail_for=fail_for
     )
@@ -83,12 +86,12 @@ def test_hard_expiry_at_2_hours_finalizes_once_and_memories_stay_stable(
     report = sweeper.run_once()
     assert report.finalized == 1
     assert report.failed == 0
-    memories = dict(long_term.memories)
+    memories = {m.id: m for m in long_term.list_memories("ann")}
     assert len(memories) == 3
     for _ in range(3):
         clock.advance(timedelta(hours=1))
         assert sweeper.run_once().finalized == 0
-    assert long_term.memories == memories
+    assert {m.id: m for m in long_term.list_memories("ann")} == memories
     assert counting.calls == {("ann", "s1"): 1}
     assert short_term.list_sessions("ann") == []
     assert short_term.get_archive("ann", "s1") is not None
@@ -185,7 +188,7 @@ def test_two_sweeper_threads_over_1000_due_sessions_finalize_each_exactly_once(
 ) -> None:
     """Two concurrent workers share 1,000 due sessions with no session processed twice."""
     lifecycle = LifecycleConfig(sweep_batch=50)
-    long_term = DictMemoryStore()
+    long_term = scale_long_term()
     one, counting_a, _ = _sweeper(short_term, clock, lifecycle, long_term=long_term, worker="a")
     two, counting_b, _ = _sweeper(short_term, clock, lifecycle, long_term=long_term, worker="b")
     for i in range(1000):
@@ -208,7 +211,7 @@ def test_two_sweeper_threads_over_1000_due_sessions_finalize_each_exactly_once(
     assert set(calls.values()) == {1}
     assert sum(r.finalized for r in reports) == 1000
     assert sum(r.failed for r in reports) == 0
-    facts = [m for m in long_term.memories.values() if m.tier is Tier.FACTS]
+    facts = [m for u in range(37) for m in long_term.list_memories(f"u{u}", tiers=[Tier.FACTS])]
     assert len(facts) == 1000
     assert {m.confirmations for m in facts} == {1}
 
@@ -290,16 +293,13 @@ def test_an_unreachable_long_term_store_stops_the_pass_and_frees_the_claim(
     """When Chroma is down every finalize would fail: the pass stops at the first, raises,
     releases its claim, and the next pass (store back) finishes everything."""
     from langchain_sessionstate.errors import StoreUnavailableError
+    from langchain_sessionstate.longterm.ops import PutSummary
 
-    class ChromaDown(DictMemoryStore):
-        down = True
-
-        def put_summary(self, summary):  # type: ignore[no-untyped-def]
-            if self.down:
-                raise StoreUnavailableError("Chroma is unavailable: connection refused")
-            super().put_summary(summary)
-
-    long_term = ChromaDown()
+    long_term = Faulty(
+        lifecycle_long_term(),
+        PutSummary,
+        lambda: StoreUnavailableError("Chroma is unavailable: connection refused"),
+    )
     sweeper, counting, _ = _sweeper(short_term, clock, lifecycle, long_term=long_term)
     for sid in ("a", "b", "c"):
         write_session(short_term, "ann", sid, clock.now())
@@ -307,7 +307,7 @@ def test_an_unreachable_long_term_store_stops_the_pass_and_frees_the_claim(
     with pytest.raises(StoreUnavailableError, match="Chroma"):
         sweeper.run_once()
     assert sum(counting.calls.values()) == 1
-    long_term.down = False
+    long_term.armed = False
     report = sweeper.run_once()
     assert report.finalized == 3
     assert short_term.list_sessions("ann") == []

@@ -17,8 +17,8 @@ from langchain_sessionstate.models import SessionStatus, Tier
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 from tests.fixtures.lifecycle import (
     CountingFinalizer,
-    DictMemoryStore,
     fake_finalizer,
+    lifecycle_long_term,
     write_session,
 )
 from tests.fixtures.redis_server import RedisProcess
@@ -81,7 +81,7 @@ def test_a_worker_killed_after_claiming_is_completed_after_the_claim_ttl(
     killed.communicate(timeout=120)
     assert killed.returncode == EXIT_KILLED
 
-    long_term = DictMemoryStore()
+    long_term = lifecycle_long_term()
     counting = CountingFinalizer(fake_finalizer(store, long_term, clock, lifecycle))
     survivor = Sweeper(store, counting, clock=clock, lifecycle=lifecycle, worker_id="survivor")
     first = survivor.run_once()
@@ -106,7 +106,7 @@ def _pass_commands(url: str, prefix: str, clock: SimulatedClock, stored: int, du
         idle = timedelta(minutes=45) if i < due else timedelta(minutes=1)
         write_session(store, f"u{i % 7}", f"s{i}", start - idle, turns=1)
     lifecycle = LifecycleConfig()
-    sweeper = Sweeper(store, CountingFinalizer(fake_finalizer(store, DictMemoryStore(), clock,
+    sweeper = Sweeper(store, CountingFinalizer(fake_finalizer(store, lifecycle_long_term(), clock,
                       lifecycle)), clock=clock, lifecycle=lifecycle)  # fmt: skip
     client = redis.Redis.from_url(url)
     client.config_resetstat()

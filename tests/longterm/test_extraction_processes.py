@@ -64,5 +64,6 @@ def test_two_processes_extracting_paraphrases_at_once_store_each_fact_once(
     confirmed = [
         sum(m.confirmations for m in store.list_memories(f"trial-{t}")) for t in range(TRIALS)
     ]
+    store.close()
     assert counts == [3] * TRIALS
     assert confirmed == [6] * TRIALS

@@ -37,21 +37,85 @@ def test_speaker_is_part_of_the_indexed_text() -> None:
     assert index.top("what does caroline love", 1)[0][0] == "a"
 
 
-def test_cache_is_per_user_and_dropped_on_invalidate() -> None:
-    """Invalidating one user's indexes leaves the other user's cached."""
-    cache = LexicalCache(ttl_s=60)
-    cache.put("alice", "turns", LexicalIndex([("a", "x")]))
-    cache.put("bob", "turns", LexicalIndex([("b", "y")]))
-    cache.invalidate("alice")
-    assert cache.get("alice", "turns") is None
-    assert cache.get("bob", "turns") is not None
+def test_documents_are_added_replaced_and_removed_one_by_one() -> None:
+    """The index is incremental: IDF follows the documents currently in it."""
+    index = LexicalIndex([("a", "hiking again"), ("b", "hiking out")])
+    index.add([("c", "Zanzibar trip")])
+    assert index.top("zanzibar", 1)[0][0] == "c"
+    index.add([("c", "a quiet weekend")])  # same id: replaced
+    assert "c" not in index.scores("zanzibar")
+    assert set(index.scores("weekend")) == {"c"}
+    index.remove(["a", "nope"])
+    assert (len(index), "a" in index) == (2, False)
+    assert set(index.scores("hiking")) == {"b"}
 
 
-def test_cache_entries_expire() -> None:
-    """An index older than the TTL is rebuilt (another process may have written)."""
-    cache = LexicalCache(ttl_s=0.0)
-    cache.put("alice", "turns", LexicalIndex([("a", "x")]))
-    assert cache.get("alice", "turns") is None
+def test_an_incremental_index_scores_like_one_built_at_once() -> None:
+    """Adding and removing documents gives the scores of an index built from what is left."""
+    docs = [(f"d{i}", f"word{i % 5} common text number {i}") for i in range(40)]
+    grown = LexicalIndex()
+    for doc in docs:
+        grown.add([doc])
+    grown.add([("gone", "word1 rare term")])
+    grown.remove(["gone"])
+    assert grown.scores("word1 common rare") == LexicalIndex(docs).scores("word1 common rare")
+
+
+class _Ticks:
+    """A monotonic clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cache_says_when_to_build_refresh_or_use() -> None:
+    """First use builds; after ``refresh_s`` a refresh; after ``rebuild_s`` a build again."""
+    ticks = _Ticks()
+    cache = LexicalCache(refresh_s=30, rebuild_s=600, margin_ms=5000, monotonic=ticks)
+    assert cache.lookup("alice", "turns") == ("build", None)
+    cache.store("alice", "turns", [("a", "pottery")], watermark_ms=1_000_000)
+    due, entry = cache.lookup("alice", "turns")
+    assert due == "use"
+    assert entry is not None
+    ticks.now = 31
+    assert cache.lookup("alice", "turns")[0] == "refresh"
+    assert cache.since_ms(entry) == 995_000
+    cache.refreshed(entry, [("b", "cooking")], watermark_ms=1_031_000)
+    assert (cache.lookup("alice", "turns")[0], entry.watermark_ms) == ("use", 1_031_000)
+    assert set(entry.index.scores("pottery cooking")) == {"a", "b"}
+    ticks.now = 601
+    assert cache.lookup("alice", "turns")[0] == "build"
+
+
+def test_cache_follows_this_process_writes_per_user() -> None:
+    """Writes and deletes update a cached index in place; forgetting a user drops only
+    that user's indexes; an uncached user is left to be built on first use."""
+    cache = LexicalCache()
+    cache.store("alice", "turns", [("a", "tea")], watermark_ms=0)
+    cache.store("bob", "turns", [("b", "tea")], watermark_ms=0)
+    cache.add("alice", "turns", [("a2", "coffee")])
+    cache.remove("alice", "turns", ["a"])
+    cache.add("carol", "turns", [("c", "tea")])
+    _, alice = cache.lookup("alice", "turns")
+    assert alice is not None
+    assert set(alice.index.scores("tea coffee")) == {"a2"}
+    assert cache.lookup("carol", "turns") == ("build", None)
+    cache.drop("alice")
+    assert cache.lookup("alice", "turns") == ("build", None)
+    assert cache.lookup("bob", "turns")[0] == "use"
+
+
+def test_cache_keeps_the_most_recently_used_indexes() -> None:
+    """Past ``capacity`` the least recently used index is dropped."""
+    cache = LexicalCache(capacity=2)
+    cache.store("a", "turns", [], watermark_ms=0)
+    cache.store("b", "turns", [], watermark_ms=0)
+    cache.lookup("a", "turns")
+    cache.store("c", "turns", [], watermark_ms=0)
+    assert [cache.lookup(u, "turns")[0] for u in "abc"] == ["use", "build", "use"]
 
 
 def test_hybrid_recall_finds_a_lexical_match_beyond_the_dense_candidates(

@@ -62,10 +62,21 @@ def test_memory_metadata_round_trips() -> None:
     mem = mem.model_copy(
         update={"superseded_by": "f-2", "valid_until": T0, "metadata": {"lang": "en", "n": 2}}
     )
-    meta = S.memory_metadata(mem)
+    meta = S.memory_metadata(mem, written_ms=123)
     assert all(v is not None for v in meta.values())
     assert json.loads(str(meta[S.SOURCES])) == mem.source_turn_ids
+    assert meta[S.WRITTEN] == 123
     assert S.memory_from_record("f-1", "I love tea", meta) == mem
+
+
+def test_an_update_clears_what_the_memory_no_longer_has() -> None:
+    """Backends merge metadata on update: a revived memory's update deletes its supersession
+    fields (None) instead of leaving the old values behind."""
+    mem = to_memory("alice", "f-1", draft("I love tea"))
+    update = S.memory_update(mem, written_ms=5)
+    assert (update[S.SUPERSEDED_BY], update[S.VALID_UNTIL]) == (None, None)
+    retired = mem.model_copy(update={"superseded_by": "f-2", "valid_until": T0})
+    assert S.memory_update(retired, written_ms=5)[S.SUPERSEDED_BY] == "f-2"
 
 
 def test_malformed_record_raises_corrupt_state_naming_it() -> None:

@@ -9,6 +9,8 @@ import pytest
 
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import ResumptionConfig
+from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
+from langchain_sessionstate.longterm.memory import InMemoryMemoryStore
 from langchain_sessionstate.models import (
     ContextItem,
     Decision,
@@ -19,7 +21,6 @@ from langchain_sessionstate.models import (
     ScoredMemory,
     SessionState,
     SessionSummary,
-    Tier,
 )
 from langchain_sessionstate.resumption.assembler import (
     Assembler,
@@ -30,7 +31,7 @@ from langchain_sessionstate.resumption.assembler import (
     plan,
 )
 from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
-from tests.resumption.fakes import T0, FakeMemoryStore, memory
+from tests.resumption.builders import T0, memory, note, seed
 
 CONFIG = ResumptionConfig()
 NOW = T0 + timedelta(days=2)
@@ -55,7 +56,13 @@ def request(decision: Decision = Decision.PRIME, **fields: Any) -> AssemblyReque
     return AssemblyRequest(**{**base, **fields})
 
 
-def assembler(store: FakeMemoryStore) -> Assembler:
+@pytest.fixture
+def store(embeddings: MiniLMEmbeddings) -> InMemoryMemoryStore:
+    """A real in-memory long-term store with the real model."""
+    return InMemoryMemoryStore(embeddings)
+
+
+def assembler(store: InMemoryMemoryStore) -> Assembler:
     return Assembler(InMemoryShortTermStore(), store, config=CONFIG, clock=SimulatedClock(NOW))
 
 
@@ -63,26 +70,28 @@ def texts(items: list[ContextItem]) -> list[str]:
     return [i.text for i in items]
 
 
-def test_what_the_first_message_recalls_ranks_before_priming() -> None:
+def test_what_the_first_message_recalls_ranks_before_priming(store: InMemoryMemoryStore) -> None:
     """A returning user's specific question gets its answer before last time's summary."""
-    store = FakeMemoryStore()
-    store.put(
-        memory("m1", "Anna's sister Maria lives in Lisbon", turns=["t9"]),
-        memory("m2", "Anna prefers window seats on trains", turns=["t8"]),
+    ids = seed(
+        store,
+        note("Anna's sister Maria lives in Lisbon", turns=["t9"]),
+        note("Anna prefers window seats on trains", turns=["t8"]),
     )
     req = request(first_message="Where does my sister live?", last_summary=summary())
     items = assembler(store).assemble(req)
-    assert items[0].memory_id == "m1"
+    assert items[0].memory_id == ids["Anna's sister Maria lives in Lisbon"]
     kinds = [i.kind for i in items]
     assert kinds.index("summary") > kinds.index("fact")
 
 
-def test_prime_brings_summary_open_questions_topic_memories_and_journal_last() -> None:
+def test_prime_brings_summary_open_questions_topic_memories_and_journal_last(
+    store: InMemoryMemoryStore,
+) -> None:
     """Without a first message PRIME gives summary, open questions, topic memories, journal."""
-    store = FakeMemoryStore()
-    store.put(
-        memory("q1", "Which hotel is closest to Kyoto station?", kind=MemoryKind.OPEN_QUESTION),
-        memory("f1", "Anna is travelling to Kyoto in April", turns=["t1"]),
+    ids = seed(
+        store,
+        note("Which hotel is closest to Kyoto station?", kind=MemoryKind.OPEN_QUESTION),
+        note("Anna is travelling to Kyoto in April", turns=["t1"]),
     )
     store.put_journal(Journal(user_id="u1", narrative="Anna is planning a spring trip."))
     items = assembler(store).assemble(request(last_summary=summary()))
@@ -91,17 +100,16 @@ def test_prime_brings_summary_open_questions_topic_memories_and_journal_last() -
     assert items[0].source_turn_ids == ["t1", "t2", "t3"]
     assert "Open question: Do I need a visa for Japan?" in texts(items)
     assert "Open question: Which hotel is closest to Kyoto station?" in texts(items)
-    assert "f1" in [i.memory_id for i in items]
+    assert ids["Anna is travelling to Kyoto in April"] in [i.memory_id for i in items]
     assert kinds[-1] == "journal"
 
 
-def test_the_same_memory_is_shown_once() -> None:
+def test_the_same_memory_is_shown_once(store: InMemoryMemoryStore) -> None:
     """A memory recalled by the message and by the previous topic appears once."""
-    store = FakeMemoryStore()
-    store.put(memory("f1", "Anna is travelling to Kyoto in April", turns=["t1"]))
+    (fact,) = seed(store, note("Anna is travelling to Kyoto in April", turns=["t1"])).values()
     req = request(first_message="When is my Kyoto trip?", last_summary=summary())
     ids = [i.memory_id for i in assembler(store).assemble(req) if i.memory_id]
-    assert ids.count("f1") == 1
+    assert ids.count(fact) == 1
 
 
 def test_a_fact_whose_source_turn_is_shown_is_dropped() -> None:
@@ -202,10 +210,22 @@ def test_an_empty_window_shows_recalled_turns_alone() -> None:
     assert [i.source_turn_ids for i in items] == [["t1"], ["t2"]]
 
 
-def test_assembler_reads_the_exchange_in_a_second_round() -> None:
+def test_assembler_reads_the_exchange_in_a_second_round(store: InMemoryMemoryStore) -> None:
     """End to end through the store: the neighbours come from ``turns_near``."""
-    store = FakeMemoryStore()
-    store.put(*_exchange()[:6])
+    seed(
+        store,
+        *(
+            note(
+                m.content,
+                kind=MemoryKind.TURN,
+                turns=m.source_turn_ids,
+                speaker=m.speaker,
+                at=m.observed_at,
+                position=i,
+            )
+            for i, m in enumerate(_exchange()[:6])
+        ),
+    )
     items = assembler(store).assemble(request(Decision.FRESH, first_message="pastel de nata"))
     assert items[0].source_turn_ids == ["t3", "t4", "t5"]
     assert "pastel de nata" in items[0].text
@@ -279,20 +299,19 @@ def test_restore_puts_the_flow_step_first() -> None:
     )
 
 
-def test_a_share_of_slots_is_kept_for_priming() -> None:
+def test_a_share_of_slots_is_kept_for_priming(store: InMemoryMemoryStore) -> None:
     """One slot in ten stays for last time's summary, however many matches the question has."""
-    store = FakeMemoryStore()
-    store.put(
+    seed(
+        store,
         *(
-            memory(
-                f"m{i}",
+            note(
                 f"Kyoto turn number {i}",
                 kind=MemoryKind.TURN,
                 turns=[f"t{i}"],
                 session_id=f"s{i + 10}",
             )
             for i in range(20)
-        )
+        ),
     )
     req = request(first_message="Kyoto", last_summary=summary(text="Trip plans."), max_items=10)
     items = assembler(store).assemble(req)
@@ -316,13 +335,22 @@ def test_items_fit_the_token_budget_in_rank_order() -> None:
     assert pack(items, None) == items
 
 
+KYOTO_FACTS = [
+    "Anna booked a ryokan in Kyoto for April",
+    "Her Kyoto budget is about two thousand euros",
+    "She wants to see the bamboo forest at dawn",
+    "Her brother Tom joins her for the second week",
+    "She is allergic to shellfish",
+    "The flight lands at Kansai airport on a Friday",
+    "She collects ceramic tea cups",
+    "She learned some Japanese phrases at evening school",
+]
+
+
 @pytest.mark.parametrize("budget", [5, 20, 60])
-def test_assembled_context_renders_within_budget(budget: int) -> None:
+def test_assembled_context_renders_within_budget(store: InMemoryMemoryStore, budget: int) -> None:
     """The rendered context of an assembly never exceeds its token budget."""
-    store = FakeMemoryStore()
-    store.put(
-        *(memory(f"m{i}", f"Kyoto fact number {i} is here", turns=[f"t{i}"]) for i in range(8))
-    )
+    seed(store, *(note(text, turns=[f"t{i}"]) for i, text in enumerate(KYOTO_FACTS)))
     req = request(first_message="Kyoto fact", last_summary=summary(), token_budget=budget)
     items = assembler(store).assemble(req)
     assert sum(len(i.render().split()) for i in items) <= budget
@@ -343,12 +371,12 @@ def test_plan_reads_only_what_the_decision_needs() -> None:
     assert [f.key for f in plan(request(Decision.RESTORE))] == []
 
 
-async def test_async_assembly_gives_the_same_items() -> None:
+async def test_async_assembly_gives_the_same_items(store: InMemoryMemoryStore) -> None:
     """aassemble runs the same plan and ranking as assemble."""
-    store = FakeMemoryStore()
-    store.put(
-        memory("m1", "Anna's sister Maria lives in Lisbon", turns=["t9"]),
-        memory("q1", "Which hotel?", kind=MemoryKind.OPEN_QUESTION, tier=Tier.FACTS),
+    seed(
+        store,
+        note("Anna's sister Maria lives in Lisbon", turns=["t9"]),
+        note("Which hotel?", kind=MemoryKind.OPEN_QUESTION),
     )
     req = request(first_message="sister", last_summary=summary())
     a = assembler(store)

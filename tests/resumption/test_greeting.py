@@ -26,7 +26,7 @@ from langchain_sessionstate.resumption.greeting import (
     greeting_prompt,
     is_robotic,
 )
-from tests.resumption.fakes import T0
+from tests.resumption.builders import T0
 
 ROBOTIC = [
     "I have detected that you previously asked about visas.",

@@ -10,9 +10,12 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
+from langchain_sessionstate.longterm.memory import InMemoryMemoryStore
 from langchain_sessionstate.models import (
     Decision,
     FlowState,
+    MemoryKind,
     SessionInfo,
     SessionState,
     SessionStatus,
@@ -22,14 +25,15 @@ from langchain_sessionstate.models import (
 from langchain_sessionstate.resumption.greeting import LLMGreeter, is_robotic
 from langchain_sessionstate.resumption.resumer import Resumer, locate
 from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
-from tests.resumption.fakes import FakeMemoryStore, memory
+from tests.resumption.builders import note, seed
 
 USER = "anna"
 
 
 @pytest.fixture
-def stores() -> tuple[InMemoryShortTermStore, FakeMemoryStore]:
-    return InMemoryShortTermStore(), FakeMemoryStore()
+def stores(embeddings: MiniLMEmbeddings) -> tuple[InMemoryShortTermStore, InMemoryMemoryStore]:
+    """Both in-process stores, the long-term one with the real model."""
+    return InMemoryShortTermStore(), InMemoryMemoryStore(embeddings)
 
 
 def live_session(store: InMemoryShortTermStore, clock: SimulatedClock) -> None:
@@ -61,7 +65,7 @@ def summary(clock: SimulatedClock, **fields: object) -> SessionSummary:
 
 
 def test_first_meeting_is_fresh_with_a_new_session(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """No history: FRESH, a new session id, a nice-to-meet-you greeting."""
     ctx = Resumer(*stores, clock=clock).resume(USER)
@@ -74,7 +78,7 @@ def test_first_meeting_is_fresh_with_a_new_session(
 
 
 def test_short_gap_restores_the_same_session_with_its_flow_step(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """20 minutes later the same session comes back in full, flow step included."""
     live_session(stores[0], clock)
@@ -92,7 +96,7 @@ def test_short_gap_restores_the_same_session_with_its_flow_step(
 
 
 def test_longer_gap_primes_a_new_session_from_the_live_one(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """3 hours later (session not yet archived): a new session primed with its open question."""
     live_session(stores[0], clock)
@@ -108,7 +112,7 @@ def test_longer_gap_primes_a_new_session_from_the_live_one(
 
 
 def test_archived_conversation_primes_from_its_summary(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """2 days after an archived session the summary and its open question come back."""
     stores[1].put_summary(summary(clock))
@@ -122,15 +126,15 @@ def test_archived_conversation_primes_from_its_summary(
 
 
 def test_long_absence_is_fresh_with_recall_and_outdated_flags(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """60 days on: FRESH, memories recalled by the first message, old ones flagged."""
     stores[1].put_summary(summary(clock))
-    stores[1].put(memory("f1", "Anna works as a nurse in Porto", user=USER, at=clock.now()))
+    ids = seed(stores[1], note("Anna works as a nurse in Porto", at=clock.now()), user=USER)
     clock.advance(timedelta(days=60))
     ctx = Resumer(*stores, clock=clock).resume(USER, first_message="Any tips for a nurse?")
     assert ctx.decision is Decision.FRESH
-    assert ctx.items[0].memory_id == "f1"
+    assert ctx.items[0].memory_id == ids["Anna works as a nurse in Porto"]
     assert ctx.items[0].stale
     assert ctx.greeting is not None
     assert not is_robotic(ctx.greeting)
@@ -138,7 +142,7 @@ def test_long_absence_is_fresh_with_recall_and_outdated_flags(
 
 
 def test_session_removed_between_list_and_load_is_primed(
-    clock: SimulatedClock,
+    clock: SimulatedClock, embeddings: MiniLMEmbeddings
 ) -> None:
     """A sweeper that archives the session mid-resumption turns RESTORE into PRIME."""
 
@@ -151,7 +155,7 @@ def test_session_removed_between_list_and_load_is_primed(
     short = Racing()
     live_session(short, clock)
     clock.advance(timedelta(minutes=5))
-    ctx = Resumer(short, FakeMemoryStore(), clock=clock).resume(USER)
+    ctx = Resumer(short, InMemoryMemoryStore(embeddings), clock=clock).resume(USER)
     assert ctx.decision is Decision.PRIME
     assert ctx.session_id != "s1"
 
@@ -170,11 +174,17 @@ def test_locate_prefers_the_newest_of_live_session_and_summary(clock: SimulatedC
 
 
 def test_budget_and_item_cap_are_applied(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """token_budget caps the rendered words; unbudgeted returns max_items items."""
-    stores[1].put(
-        *(memory(f"m{i}", f"Kyoto note {i} " + "word " * 10, user=USER) for i in range(12))
+    # Raw turns in their own sessions: near-identical notes, never merged by dedup.
+    seed(
+        stores[1],
+        *(
+            note(f"Kyoto note {i} " + "word " * 10, kind=MemoryKind.TURN, session_id=f"k{i}")
+            for i in range(12)
+        ),
+        user=USER,
     )
     resumer = Resumer(*stores, clock=clock)
     ctx = resumer.resume(USER, first_message="Kyoto note", token_budget=30)
@@ -188,7 +198,7 @@ def test_budget_and_item_cap_are_applied(
     [{"user_id": ""}, {"user_id": "a", "max_items": 0}, {"user_id": "a", "token_budget": -1}],
 )
 def test_bad_arguments_are_refused(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore],
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore],
     clock: SimulatedClock,
     kwargs: dict[str, object],
 ) -> None:
@@ -199,21 +209,21 @@ def test_bad_arguments_are_refused(
 
 
 async def test_async_resume_matches_sync(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """aresume makes the same decision with the same items and greeting."""
     live_session(stores[0], clock)
-    stores[1].put(memory("f1", "Anna's passport expires in May", user=USER))
+    ids = seed(stores[1], note("Anna's passport expires in May"), user=USER)
     clock.advance(timedelta(hours=3))
     resumer = Resumer(*stores, clock=clock)
     sync = resumer.resume(USER, first_message="passport", session_id="n1")
     async_ = await resumer.aresume(USER, first_message="passport", session_id="n1")
     assert async_ == sync
-    assert sync.items[0].memory_id == "f1"
+    assert sync.items[0].memory_id == ids["Anna's passport expires in May"]
 
 
 async def test_a_chat_model_greeter_writes_the_greeting(
-    stores: tuple[InMemoryShortTermStore, FakeMemoryStore], clock: SimulatedClock
+    stores: tuple[InMemoryShortTermStore, InMemoryMemoryStore], clock: SimulatedClock
 ) -> None:
     """With an LLMGreeter the model's words greet the user, sync and async."""
     reply = "Hey Anna! Ready to get back to that visa form?"

@@ -242,7 +242,7 @@ def _corrupted_conversation_goes_on(
         raw.lset(keys.msgs, part, b"\x01\x00garbled")
     fresh = Client(
         memory.__class__.from_url(  # a new process: nothing cached
-            (url or "") + "?socket_timeout=0.5",
+            (url or "") + "?socket_timeout=1.5",
             chroma_path=tmp_path / "app" / "chroma",
             spool_dir=tmp_path / "other-spool",
             clock=clock,
