@@ -18,4 +18,5 @@ pytest_plugins = [
     "tests.fixtures.lifecycle",
     "tests.fixtures.shortterm",
     "tests.fixtures.resumption",
+    "tests.fixtures.checkpoint",
 ]
