@@ -164,7 +164,8 @@ class Logic:
         managed = thread.ns == "" and isinstance(values.get(mc), list)
         previous: list[Any] | None = None
         if managed and mc in new_versions:
-            previous = self.cache.get(thread.key, parent)
+            # The value before this step: nothing for a thread's first checkpoint.
+            previous = self.cache.get(thread.key, parent) if parent is not None else []
             if previous is None and parent is not None:
                 previous = yield from self._parent_messages(thread, parent)
         tail_only = full = False

@@ -26,7 +26,10 @@ for j = first_ref, first_ref + n_ref - 1 do
 end
 local ls, le, mlen, base = 0, 0, ARGV[14], ARGV[15]
 local llen = redis.call('LLEN', log)
-if mode == 'keep' or mode == 'append' then
+if mode == 'append' and parent == '' then
+  -- A thread's first checkpoint: its value is the log from the start.
+  if llen ~= 0 then return {-1, llen} end
+elseif mode == 'keep' or mode == 'append' then
   local rec = parent ~= '' and redis.call('HGET', cp, parent)
   if not rec then return {-3} end
   local t = {}
