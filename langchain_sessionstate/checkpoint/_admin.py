@@ -139,7 +139,7 @@ class Admin(Logic):
                 Script(
                     "read",
                     (t.cp, t.idx, t.blobs, t.writes, t.widx, thread.keys.msgs),
-                    ("+", "-", _ALL, "0", "0"),
+                    ("+", "-", _ALL, "0", "0", "", b""),
                 ),
             )
         )
@@ -312,11 +312,10 @@ class Admin(Logic):
         values: dict[str, Any] = {}
         for checkpoint_id in sorted(set(seeds.values())):
             member = "[" + ck_member(thread.ns, checkpoint_id)
-            rows, lo, log = yield from self.read_plan(thread, member, member, 1)
-            if rows:
-                values[checkpoint_id] = self.decode(thread, rows[0], lo, log).checkpoint[
-                    "channel_values"
-                ]
+            read = yield from self.read_plan(thread, member, member, 1)
+            if read.rows:
+                found, _held = self.decode(thread, read.rows[0], read)
+                values[checkpoint_id] = found.checkpoint["channel_values"]
         out: dict[str, DeltaChannelHistory] = {}
         for ch in channels:
             entry: DeltaChannelHistory = {"writes": list(reversed(collected[ch]))}
@@ -382,9 +381,9 @@ def list_page_plan(logic: Admin, cursor: Cursor) -> Plan[tuple[list[Any], Cursor
     following = replace(cursor, threads=rest, high=None, low=None) if rest else None
     if cursor.ns is None:
         # Every namespace: read them all and order by checkpoint id across namespaces.
-        rows, lo, log = yield from logic.read_plan(thread, "+", "-", _ALL)
+        read = yield from logic.read_plan(thread, "+", "-", _ALL)
         found = sorted(
-            (logic.decode(thread, row, lo, log) for row in rows),
+            (logic.decode(thread, row, read)[0] for row in read.rows),
             key=lambda t: t.checkpoint["id"],
             reverse=True,
         )

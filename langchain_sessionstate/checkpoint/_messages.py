@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -68,51 +69,82 @@ def humans(messages: Sequence[Any]) -> int:
 
 
 def extends(value: Sequence[Any], parent: Sequence[Any]) -> bool:
-    """True when ``value`` is ``parent`` plus appended messages (same objects first)."""
+    """True when ``value`` is ``parent`` plus appended messages.
+
+    List equality compares by identity first (in C), so the usual case (the same objects)
+    costs a pointer comparison per message; other objects are compared by content.
+    """
     n = len(parent)
-    if len(value) < n:
-        return False
-    return all(a is b for a, b in zip(value, parent, strict=False)) or list(value[:n]) == list(
-        parent
-    )
+    return len(value) >= n and list(value[:n]) == list(parent)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """The messages value of one checkpoint as this process holds it, and where it lies.
+
+    ``value`` is ``base + log[ls:le]``; ``last`` is the log entry at ``le - 1`` (None when
+    the slice is empty or unknown), which lets a read prove the log is still the one the
+    value came from before it sends only the entries after ``le``.
+    """
+
+    checkpoint_id: str
+    value: list[Any]
+    base: str
+    ls: int
+    le: int
+    last: bytes | None
+
+    @property
+    def provable(self) -> bool:
+        """True when a read can check this value still matches the log."""
+        return self.le == self.ls or self.last is not None
 
 
 class MessageCache:
-    """Per thread, the messages value of the last checkpoint stored or read by this process.
+    """Per thread, the messages of the last checkpoint this process stored or read.
 
-    Bounded (oldest thread dropped first) and thread-safe: LangGraph's sync loop stores
-    checkpoints from a worker thread.
+    Messages are shared, not copied: a thread's messages are values (LangGraph's
+    ``add_messages`` never changes one in place; an edit is a new message with the same id),
+    so the next step's value is built from the very objects returned, an append is found by
+    identity, and a read sends and decodes only the new messages. Bounded by threads and by
+    messages held (oldest thread dropped first); thread-safe (LangGraph's sync loop stores
+    checkpoints from a worker thread).
     """
 
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._items: dict[tuple[str, str], tuple[str, list[Any]]] = {}
+    def __init__(self, threads: int = 1024, messages: int = 200_000) -> None:
+        self._threads = threads
+        self._messages = messages
+        self._held = 0
+        self._items: dict[tuple[str, str], Known] = {}
         self._lock = threading.Lock()
 
-    def get(self, thread: tuple[str, str], checkpoint_id: str | None) -> list[Any] | None:
-        """The cached value of ``checkpoint_id`` of ``thread``, or None."""
-        if checkpoint_id is None:
-            return None
+    def get(self, thread: tuple[str, str], checkpoint_id: str | None = None) -> Known | None:
+        """What is held for ``thread`` (only if it is ``checkpoint_id``'s, when given)."""
         with self._lock:
             item = self._items.get(thread)
-        if item is None or item[0] != checkpoint_id:
+        if item is None or (checkpoint_id is not None and item.checkpoint_id != checkpoint_id):
             return None
-        return item[1]
+        return item
 
-    def put(self, thread: tuple[str, str], checkpoint_id: str, value: Sequence[Any]) -> None:
-        """Remember ``value`` (copied: the caller's list may change) for ``checkpoint_id``."""
+    def put(self, thread: tuple[str, str], known: Known) -> None:
+        """Hold ``known`` for ``thread`` (its value list is copied: the caller's may change)."""
+        known = Known(
+            known.checkpoint_id, list(known.value), known.base, known.ls, known.le, known.last
+        )
         with self._lock:
-            self._items.pop(thread, None)
-            if len(self._items) >= self._size:
-                self._items.pop(next(iter(self._items)))
-            self._items[thread] = (checkpoint_id, list(value))
+            old = self._items.pop(thread, None)
+            self._held -= len(old.value) if old else 0
+            while self._items and (
+                len(self._items) >= self._threads or self._held + len(known.value) > self._messages
+            ):
+                dropped = self._items.pop(next(iter(self._items)))
+                self._held -= len(dropped.value)
+            if len(known.value) <= self._messages:
+                self._items[thread] = known
+                self._held += len(known.value)
 
     def drop(self, thread: tuple[str, str]) -> None:
         """Forget a thread (deleted, copied over, pruned)."""
         with self._lock:
-            self._items.pop(thread, None)
-
-    def clear(self) -> None:
-        """Forget every thread."""
-        with self._lock:
-            self._items.clear()
+            old = self._items.pop(thread, None)
+            self._held -= len(old.value) if old else 0

@@ -59,6 +59,17 @@ PAGE = 32
 
 
 @dataclass(frozen=True, slots=True)
+class Read:
+    """What one read script call returned: rows, the log range from ``lo``, and the held
+    messages value the log range continues (``reused``), if the script used it."""
+
+    rows: list[Any]
+    lo: int
+    log: list[bytes]
+    reused: mlog.Known | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Thread:
     """Where one call goes: a user's thread (= session) and a checkpoint namespace."""
 
@@ -157,20 +168,20 @@ class Logic:
         just check, and it always succeeds.
         """
         thread = self.thread_of(config)
-        conf = config["configurable"]
-        parent = conf.get("checkpoint_id")
+        parent = config["configurable"].get("checkpoint_id")
         values = checkpoint["channel_values"]
         mc = self.messages_channel
         managed = thread.ns == "" and isinstance(values.get(mc), list)
+        known = self.cache.get(thread.key, parent) if parent is not None else None
         previous: list[Any] | None = None
         if managed and mc in new_versions:
             # The value before this step: nothing for a thread's first checkpoint.
-            previous = self.cache.get(thread.key, parent) if parent is not None else []
+            previous = [] if parent is None else known.value if known else None
             if previous is None and parent is not None:
                 previous = yield from self._parent_messages(thread, parent)
         tail_only = full = False
         for _ in range(3):
-            keys, args, value = self._put_call(
+            keys, args, value, last = self._put_call(
                 thread,
                 config,
                 checkpoint,
@@ -183,11 +194,22 @@ class Logic:
             )
             (reply,) = yield one(Script("put", keys, args))
             code = int(reply[0])
+            if code == 1 and thread.ns == "":
+                ls, le, base = int(reply[2]), int(reply[3]), _text(reply[4])
+                if (
+                    last is None
+                    and known is not None
+                    and (known.base, known.ls, known.le)
+                    == (
+                        base,
+                        ls,
+                        le,
+                    )
+                ):
+                    last = known.last  # the slice is the parent's
+                held = mlog.Known(checkpoint["id"], value, base, ls, le, last if le > ls else None)
+                self.cache.put(thread.key, held)
             if code >= 0:
-                if managed:
-                    self.cache.put(thread.key, checkpoint["id"], value)
-                elif thread.ns == "":
-                    self.cache.put(thread.key, checkpoint["id"], [])
                 return self._config(thread, thread.ns, checkpoint["id"])
             if code == -1:
                 tail_only = True
@@ -206,7 +228,8 @@ class Logic:
         managed: bool,
         tail_only: bool,
         full: bool,
-    ) -> tuple[tuple[str, ...], tuple[Any, ...], list[Any]]:
+    ) -> tuple[tuple[str, ...], tuple[Any, ...], list[Any], bytes | None]:
+        """Keys and arguments of the put script; the messages value; its last logged entry."""
         ns, values = thread.ns, checkpoint["channel_values"]
         versions = checkpoint["channel_versions"]
         mc = self.messages_channel
@@ -314,15 +337,15 @@ class Logic:
             t.threads_index,
             t.runs_index,
         )
-        return keys, args, value
+        return keys, args, value, (log[-1] if log and mode == "append" else None)
 
     def _parent_messages(self, thread: Thread, parent: str) -> Plan[list[Any] | None]:
         """The parent's messages value (``[]`` when it has none), or None if it is gone."""
         member = "[" + ck_member(thread.ns, parent)
-        rows, lo, log = yield from self.read_plan(thread, member, member, 1)
-        if not rows:
+        read = yield from self.read_plan(thread, member, member, 1)
+        if not read.rows:
             return None
-        found = self.decode(thread, rows[0], lo, log)
+        found, _held = self.decode(thread, read.rows[0], read)
         messages = found.checkpoint["channel_values"].get(self.messages_channel, [])
         return list(messages) if isinstance(messages, list) else []
 
@@ -363,16 +386,24 @@ class Logic:
         *,
         values: bool = True,
         log: bool = True,
-    ) -> Plan[tuple[list[Any], int, list[bytes]]]:
-        """Records from ``high`` down to ``low`` (lexical bounds), with blobs, writes and log."""
+        known: mlog.Known | None = None,
+    ) -> Plan[Read]:
+        """Records from ``high`` down to ``low`` (lexical bounds), with blobs, writes and log.
+
+        With ``known`` (one record read), only the log entries after it are sent when the
+        record's messages extend it.
+        """
         k, t = thread.keys, thread.keys.thread
+        hint, last = "", b""
+        if known is not None and known.provable:
+            hint, last = f"{known.base} {known.ls} {known.le}", known.last or b""
         call = Script(
             "read",
             (t.cp, t.idx, t.blobs, t.writes, t.widx, k.msgs),
-            (high, low, limit, "1" if values else "0", "1" if log else "0"),
+            (high, low, limit, "1" if values else "0", "1" if log else "0", hint, last),
         )
-        ((rows, lo, entries),) = yield one(call)
-        return list(rows), int(lo), list(entries)
+        ((rows, lo, entries, reused),) = yield one(call)
+        return Read(list(rows), int(lo), list(entries), known if int(reused) else None)
 
     def get_plan(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
         """One checkpoint (the latest of the namespace without ``checkpoint_id``)."""
@@ -382,23 +413,19 @@ class Logic:
             high = low = "[" + ck_member(thread.ns, checkpoint_id)
         else:
             high, low = _ns_range(thread.ns)
-        rows, lo, log = yield from self.read_plan(thread, high, low, 1)
-        if not rows:
+        known = self.cache.get(thread.key) if thread.ns == "" else None
+        read = yield from self.read_plan(thread, high, low, 1, known=known)
+        if not read.rows:
             return None
-        found = self.decode(thread, rows[0], lo, log)
+        found, held = self.decode(thread, read.rows[0], read)
         if thread.ns == "":
-            messages = found.checkpoint["channel_values"].get(self.messages_channel)
-            self.cache.put(
-                thread.key,
-                found.checkpoint["id"],
-                messages if isinstance(messages, list) else [],
-            )
+            self.cache.put(thread.key, held)
         return found
 
     def decode(
-        self, thread: Thread, row: Sequence[Any], lo: int, log: Sequence[bytes]
-    ) -> CheckpointTuple:
-        """A :class:`CheckpointTuple` from one row of the read script."""
+        self, thread: Thread, row: Sequence[Any], read: Read
+    ) -> tuple[CheckpointTuple, mlog.Known]:
+        """A :class:`CheckpointTuple` from one row of the read script, and its messages."""
         member, raw, blobs, write_fields, write_values = row
         ns, checkpoint_id = parse_ck_member(member)
         t = thread.keys.thread
@@ -406,46 +433,58 @@ class Logic:
         key = f"{t.cp}#{name}"
         header, raw_body = rec.split_record(raw, key=key)
         body = rec.read_body(self.serde, raw_body, key=key)
-        stored = dict(zip(header.blob_fields(), blobs, strict=True))
+        reused = read.reused
+        wanted = header.fields if reused else header.blob_fields()
+        stored = dict(zip(wanted, blobs, strict=True))
         values = dict(body.inline)
         for ch, field in zip(body.channels, header.fields, strict=True):
             values[ch] = rec.unpack(self.serde, stored[field], key=f"{t.blobs}#{field}")
+        messages: list[Any] = []
+        last: bytes | None = None
         if body.messages_channel is not None:
-            head: list[Any] = []
-            if header.base is not None:
+            start = reused.le if reused else header.ls
+            if reused:
+                head = reused.value
+            elif header.base is not None:
                 head = list(
                     rec.unpack(self.serde, stored[header.base], key=f"{t.blobs}#{header.base}")
                 )
-            items = log[header.ls - lo : header.le - lo] if header.le > header.ls else []
-            if len(items) != header.le - header.ls:
+            else:
+                head = []
+            lo, log = read.lo, read.log
+            items = log[start - lo : header.le - lo] if header.le > start else []
+            if len(items) != header.le - start:
                 raise CorruptStateError(
-                    f"{thread.keys.msgs}[{header.ls}:{header.le}]",
-                    "message log entries are missing",
+                    f"{thread.keys.msgs}[{start}:{header.le}]", "message log entries are missing"
                 )
-            timed = codec.decode_messages(items, key=thread.keys.msgs, first_index=header.ls)
+            timed = codec.decode_messages(items, key=thread.keys.msgs, first_index=start)
             messages = [*head, *(m.message for m in timed)]
             if len(messages) != header.mlen:
                 raise CorruptStateError(key, f"messages value has {len(messages)} of {header.mlen}")
             values[body.messages_channel] = messages
+            last = items[-1] if items else reused.last if reused else None
         checkpoint: Checkpoint = {**body.checkpoint, "channel_values": values}  # type: ignore[typeddict-item]
         parent = self._config(thread, ns, header.parent) if header.parent else None
-        return CheckpointTuple(
+        found = CheckpointTuple(
             config=self._config(thread, ns, checkpoint_id),
             checkpoint=checkpoint,
             metadata=body.metadata,  # type: ignore[arg-type]
             parent_config=parent,
             pending_writes=rec.read_writes(self.serde, write_fields, write_values, key=t.writes),
         )
+        base = header.base or "-"
+        held = mlog.Known(checkpoint_id, messages, base, header.ls, header.le, last)
+        return found, held
 
     def page_plan(
         self, thread: Thread, high: str, low: str, limit: int
     ) -> Plan[tuple[list[CheckpointTuple], str | None]]:
         """One page of ``list``: tuples newest first, and the bound of the next page."""
-        rows, lo, log = yield from self.read_plan(thread, high, low, limit)
-        tuples = [self.decode(thread, row, lo, log) for row in rows]
-        if len(rows) < limit:
+        read = yield from self.read_plan(thread, high, low, limit)
+        tuples = [self.decode(thread, row, read)[0] for row in read.rows]
+        if len(read.rows) < limit:
             return tuples, None
-        last = rows[-1][0]
+        last = read.rows[-1][0]
         return tuples, "(" + (last.decode("ascii") if isinstance(last, bytes) else str(last))
 
     def list_bounds(
@@ -473,6 +512,10 @@ def matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bo
 def _ns_range(ns: str) -> tuple[str, str]:
     prefix = escape_ns(ns) + "|"
     return "[" + prefix + LEX_MAX, "[" + prefix
+
+
+def _text(value: Any) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
 
 def _ms(delta: timedelta) -> int:

@@ -12,7 +12,7 @@
 --   keep    unchanged: the parent's slice and base
 --   append  parent's value + the n_log entries, which must land right after the parent's slice
 --   tail    value held by the base blob; the n_log entries are logged after the current tail
--- Returns {1, llen, ls, le} stored, {0} already stored, {-1, llen} log tail moved,
+-- Returns {1, llen, ls, le, base} stored, {0} already stored, {-1, llen} log tail moved,
 --         {-2, field} a referenced blob is missing, {-3} the parent is missing.
 local meta, log, cp, idx, blobs = KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9]
 local member, parent = ARGV[1], ARGV[2]
@@ -104,4 +104,4 @@ if ARGV[11] ~= '' then
 end
 local ttl = ARGV[6]
 for _, k in ipairs(ttl_keys) do redis.call('PEXPIRE', k, ttl) end
-return {1, llen, ls, le}
+return {1, llen, ls, le, base}

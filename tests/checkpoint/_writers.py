@@ -11,13 +11,18 @@ import json
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import copy_checkpoint, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 
 from langchain_sessionstate.checkpoint import SessionCheckpointer
 from langchain_sessionstate.config import ShortTermConfig
 
-THREAD = {"configurable": {"thread_id": "shared", "checkpoint_ns": ""}}
+THREAD: RunnableConfig = {"configurable": {"thread_id": "shared", "checkpoint_ns": ""}}
+
+
+def _text(version: Any) -> str | None:
+    return None if version is None else str(version)
 
 
 def write_steps(url: str, prefix: str, writer: str, steps: int, out: str) -> None:
@@ -40,9 +45,9 @@ def write_steps(url: str, prefix: str, writer: str, steps: int, out: str) -> Non
                 AIMessage(f"re {writer}:{n}", id=f"{writer}-a{n}"),
             ]
             versions = checkpoint["channel_versions"]
-            new = {
-                "messages": saver.get_next_version(versions.get("messages"), None),
-                "progress": saver.get_next_version(versions.get("progress"), None),
+            new: dict[str, str | int | float] = {
+                "messages": saver.get_next_version(_text(versions.get("messages")), None),
+                "progress": saver.get_next_version(_text(versions.get("progress")), None),
             }
             if "static" not in versions:
                 new["static"] = saver.get_next_version(None, None)
@@ -51,7 +56,9 @@ def write_steps(url: str, prefix: str, writer: str, steps: int, out: str) -> Non
             checkpoint["channel_values"]["messages"] = [*before, *said]
             checkpoint["channel_values"]["progress"] = {"writer": writer, "step": n}
             versions.update(new)
-            config = {"configurable": {**THREAD["configurable"], "checkpoint_id": parent}}
+            config: RunnableConfig = {
+                "configurable": {**THREAD["configurable"], "checkpoint_id": parent}
+            }
             result = saver.put(config, checkpoint, {"source": "loop", "step": n}, new)
             saver.put_writes(result, [("messages", said)], f"{writer}-task-{n}")
             stored.append(

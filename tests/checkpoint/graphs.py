@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import StateGraph
 from langgraph.graph.message import add_messages
 
@@ -33,6 +34,6 @@ def chat_graph(saver: SessionCheckpointer) -> Any:
     return builder.compile(checkpointer=saver)
 
 
-def thread(thread_id: str, user: str = "alice") -> dict[str, Any]:
+def thread(thread_id: str, user: str = "alice") -> RunnableConfig:
     """Run config of one user's thread."""
     return {"configurable": {"thread_id": thread_id, "user_id": user}}

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 
 from langchain_sessionstate.checkpoint import SessionCheckpointer
 from langchain_sessionstate.config import ShortTermConfig
@@ -52,7 +53,9 @@ def test_two_processes_racing_on_one_thread_lose_nothing(
         assert listed == {item["id"] for item in expected}
         raced = 0
         for item in expected:
-            config = {"configurable": {**THREAD["configurable"], "checkpoint_id": item["id"]}}
+            config: RunnableConfig = {
+                "configurable": {**THREAD["configurable"], "checkpoint_id": item["id"]}
+            }
             found = saver.get_tuple(config)  # raises CorruptStateError on a missing blob/entry
             assert found is not None
             values = found.checkpoint["channel_values"]
