@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from langchain_sessionstate.adapters.retriever import ResumptionRetriever
     from langchain_sessionstate.adapters.store import SessionStateStore
     from langchain_sessionstate.adapters.tools import memory_tools
+    from langchain_sessionstate.checkpoint import SessionCheckpointer
     from langchain_sessionstate.clock import Clock, SimulatedClock, SystemClock
     from langchain_sessionstate.config import (
         LifecycleConfig,
@@ -116,6 +117,7 @@ _EXPORTS: dict[str, str] = {
     "SessionContext": "adapters.context",
     "SessionStateMiddleware": "adapters.middleware",
     "SessionStateStore": "adapters.store",
+    "SessionCheckpointer": "checkpoint",
     "ResumptionRetriever": "adapters.retriever",
     "SessionChatMessageHistory": "adapters.history",
     "get_session_history_factory": "adapters.history",
@@ -152,6 +154,7 @@ __all__ = [
     "Retry",
     "ScoredMemory",
     "SessionChatMessageHistory",
+    "SessionCheckpointer",
     "SessionContext",
     "SessionMemory",
     "SessionState",

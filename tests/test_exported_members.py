@@ -54,6 +54,7 @@ EXPECTED = {
     "SessionContext",
     "SessionStateMiddleware",
     "SessionStateStore",
+    "SessionCheckpointer",
     "ResumptionRetriever",
     "SessionChatMessageHistory",
     "get_session_history_factory",

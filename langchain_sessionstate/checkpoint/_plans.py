@@ -23,6 +23,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.constants import START
 
 from langchain_sessionstate import codec
 from langchain_sessionstate.adapters.context import context_device_id, context_user_id_or_none
@@ -166,6 +167,10 @@ class Logic:
         log, or a referenced blob or the parent is gone): the retry stores the messages value
         as a blob and writes every channel value itself, so it references nothing it did not
         just check, and it always succeeds.
+
+        The session's activity (last active, listing, sweeper index) is recorded from the
+        first checkpoint after the run's input was applied (``__start__`` not among the new
+        versions): resumption in the graph's first node must see the gap since the last turn.
         """
         thread = self.thread_of(config)
         parent = config["configurable"].get("checkpoint_id")
@@ -302,7 +307,7 @@ class Logic:
             rec.body(self.serde, stored, dict(md), inline, channels, mc if managed else None),
             now_ms,
             _ms(self.config.key_ttl),
-            "0" if md.get("source") == "input" else "1",
+            "0" if START in new_versions or md.get("source") == "input" else "1",
             k.session,
             k.member,
             t.thread_member,

@@ -84,8 +84,8 @@ if ARGV[7] == '1' then
   redis.call('ZREM', KEYS[6], ARGV[9])
   ttl_keys[#ttl_keys + 1] = KEYS[5]
 else
-  -- An input checkpoint: stored, but the session's activity waits for the graph's first
-  -- step, so resumption inside that step still sees the gap since the previous turn.
+  -- The run's input being stored and applied: the session's activity waits for the graph's
+  -- first node, so resumption inside that node still sees the gap since the previous turn.
   -- Listed in the user's sessions (erasure finds it); list_sessions skips it until it has
   -- a meta hash.
   redis.call('ZADD', KEYS[4], 'NX', now, sid)
