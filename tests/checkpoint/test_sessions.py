@@ -149,13 +149,22 @@ def test_the_checkpointer_needs_a_memory_on_redis(
 # --------------------------------------------------------------------------- with middleware
 
 
-def test_with_the_middleware_a_turn_is_stored_once(redis_memory: SessionMemory) -> None:
-    """Middleware + checkpointer: the session holds each message once (the thread's log),
-    the turn's state (topic, pending calls) is written with the checkpoint, and the session
-    id is the thread id."""
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_with_the_middleware_a_turn_is_stored_once(
+    redis_memory: SessionMemory, mode: str
+) -> None:
+    """Middleware + checkpointer (``invoke`` or ``ainvoke``): the session holds each message
+    once (the thread's log), the turn's state (topic) is written with the checkpoint, and
+    the session id is the thread id."""
     model = scripted_model(_call("Tasca Verde", "c1"), "Booked Tasca Verde for 8pm.")
     agent = agent_on(redis_memory, model, middleware=True)
-    result = ask(agent, "I'm planning a trip to Lisbon. Book a table at Tasca Verde.", "t1")
+    text = "I'm planning a trip to Lisbon. Book a table at Tasca Verde."
+    if mode == "sync":
+        result = ask(agent, text, "t1")
+    else:
+        result = await agent.ainvoke(
+            {"messages": [HumanMessage(text)]}, {"configurable": {"thread_id": "t1"}}, context=SAM
+        )
     said = [m for m in result["messages"] if not isinstance(m, AIMessage) or m.text or m.tool_calls]
     history = redis_memory.history("sam", "t1")
     assert [m.message.id for m in history] == [m.id for m in said]
