@@ -151,3 +151,29 @@ def test_a_graph_run_whose_checkpoint_cannot_be_saved_fails(redis_process: Redis
             graph.invoke({"messages": [HumanMessage("hello")]}, thread("t"))
     finally:
         saver.close()
+
+
+def test_listing_without_a_config_walks_every_users_threads(saver: SessionCheckpointer) -> None:
+    """``list(None)`` finds threads of every user through the shard indexes."""
+    graph = chat_graph(saver)
+    graph.invoke({"messages": [HumanMessage("one")]}, thread("a", "bob"))
+    graph.invoke({"messages": [HumanMessage("two")]}, thread("b", "eve"))
+    found = {t.config["configurable"]["thread_id"] for t in saver.list(None)}
+    assert found == {"a", "b"}
+    assert len(list(saver.list(None, filter={"source": "input"}))) == 2
+    assert len(list(saver.list(None, limit=3))) == 3
+
+
+def test_a_copied_thread_is_a_session_with_its_own_message_log(saver: SessionCheckpointer) -> None:
+    """``copy_thread`` copies checkpoints and messages; the copy then lives on its own."""
+    graph = chat_graph(saver)
+    graph.invoke({"messages": [HumanMessage("original")]}, thread("src"))
+    saver.copy_thread("src", "dst")
+    graph.invoke({"messages": [HumanMessage("only in the copy")]}, thread("dst"))
+    src = [m.text for m in graph.get_state(thread("src")).values["messages"]]
+    dst = [m.text for m in graph.get_state(thread("dst")).values["messages"]]
+    assert src == ["original", "re: original"]
+    assert dst == [*src, "only in the copy", "re: only in the copy"]
+    assert [m.message.text for m in saver.short_term.messages("alice", "dst")] == dst
+    with pytest.raises(InvalidInputError, match="already exists"):
+        saver.copy_thread("src", "dst")
