@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(map(str, STEPS)))
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--out", required=True)
+    parser.add_argument("--note", default="", help="context of the run, kept in the report")
     args = parser.parse_args(argv)
     lengths = [int(s) for s in args.steps.split(",")]
     wanted = args.systems.split(",")
@@ -371,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, met in targets.items():
         print(f"target {name}: {'met' if met else 'NOT met'}")
     out = Path(args.out)
-    write_json(out, {"reps": args.reps, "targets": targets, "rows": rows})
+    write_json(out, {"note": args.note, "reps": args.reps, "targets": targets, "rows": rows})
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0
