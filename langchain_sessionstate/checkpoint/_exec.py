@@ -3,7 +3,9 @@
 A plan is a generator that yields :class:`Round` s (one network round trip each: one script,
 one command, or a pipeline) and receives their replies; its return value is the result. Every
 behaviour of the saver is written once as a plan (:mod:`._plans`); these executors only send.
-Redis connection and timeout errors surface as :class:`StoreUnavailableError` from the cause.
+Redis errors become the library's (:func:`~langchain_sessionstate.shortterm.redis.translate`,
+the short-term store's own mapping): an outage is :class:`StoreUnavailableError`, a refusal
+:class:`BackendError`, each raised from its cause.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import redis
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
-from redis.exceptions import ClusterDownError, NoScriptError
+from redis.exceptions import NoScriptError
 
-from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
+from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.shortterm.redis import translate
 
 T = TypeVar("T")
-_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterDownError)
 
 SCRIPTS: Mapping[str, str] = {
     name: files("langchain_sessionstate.checkpoint").joinpath(f"{name}.lua").read_text("utf-8")
@@ -59,6 +61,12 @@ Plan = Generator[Round, list[Any], T]
 
 SyncClient = redis.Redis | RedisCluster
 AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
+
+
+def _what(step: Round) -> str:
+    first = step.calls[0]
+    name = f"checkpoint script {first.name!r}" if isinstance(first, Script) else str(first.args[0])
+    return name if len(step.calls) == 1 else f"a pipeline starting with {name}"
 
 
 def one(call: Script | Command) -> Round:
@@ -100,8 +108,8 @@ class Executor:
         except StopIteration as done:
             result: T = done.value
             return result
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailableError(f"Redis is unavailable: {exc}") from exc
+        except redis.RedisError as exc:
+            raise translate(exc, _what(step)) from exc
 
     def _send(self, client: SyncClient, step: Round) -> list[Any]:
         if len(step.calls) == 1:
@@ -129,8 +137,8 @@ class Executor:
         except StopIteration as done:
             result: T = done.value
             return result
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailableError(f"Redis is unavailable: {exc}") from exc
+        except redis.RedisError as exc:
+            raise translate(exc, _what(step)) from exc
 
     async def _asend(self, client: AsyncClient, step: Round) -> list[Any]:
         if len(step.calls) == 1:

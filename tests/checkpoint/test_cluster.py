@@ -6,7 +6,7 @@ graphs for users whose hash tags land on every node.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio.cluster
@@ -25,15 +25,16 @@ USERS = [f"user-{i}" for i in range(12)]
 
 
 @pytest.fixture
-def cluster_parts(
+async def cluster_parts(
     redis_cluster_url: str, prefix: str, clock: SimulatedClock
-) -> Iterator[tuple[SessionCheckpointer, RedisShortTermStore]]:
+) -> AsyncIterator[tuple[SessionCheckpointer, RedisShortTermStore]]:
     client = RedisCluster.from_url(redis_cluster_url)
     aclient = redis.asyncio.cluster.RedisCluster.from_url(redis_cluster_url)
     config = ShortTermConfig(key_prefix=prefix)
     store = RedisShortTermStore(client, aclient, config=config)  # type: ignore[arg-type]
     saver = SessionCheckpointer(client, aclient, config=config, clock=clock, short_term=store)
     yield saver, store
+    await aclient.aclose()
     client.close()
 
 
