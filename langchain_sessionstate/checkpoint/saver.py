@@ -21,8 +21,9 @@ stored nothing the thread refers to); a record that fails to decode raises
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -38,18 +39,21 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langchain_sessionstate.checkpoint._admin import Admin, list_cursor, list_page_plan
-from langchain_sessionstate.checkpoint._exec import AsyncClient, Executor, SyncClient
+from langchain_sessionstate.checkpoint._exec import AsyncClient, Executor, Plan, SyncClient
 from langchain_sessionstate.checkpoint._messages import MessageCache
 from langchain_sessionstate.clock import Clock, SystemClock
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import KeySchema, validate_id
+from langchain_sessionstate.retry import FailurePolicy
 from langchain_sessionstate.shortterm.base import ShortTermStore
 
 if TYPE_CHECKING:
     from langchain_sessionstate.core import SessionMemory
 
 __all__ = ["SessionCheckpointer"]
+
+T = TypeVar("T")
 
 _STRATEGIES = ("keep_latest", "delete")
 
@@ -78,6 +82,8 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         short_term: the session store deleting a thread's session (default: one on the same
             clients); pass the app's own when it wraps Redis (spool, resilience).
         cache_threads: threads whose last messages value this process remembers.
+        policy: retry and circuit breaker around every call (the library's failure policy;
+            ``for_memory`` shares the memory's, so one Redis has one circuit).
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         default_user: str | None = None,
         short_term: ShortTermStore | None = None,
         cache_threads: int = 1024,
+        policy: FailurePolicy | None = None,
     ) -> None:
         super().__init__(serde=serde)
         if client is None and aclient is None:
@@ -107,6 +114,7 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         self.default_user = validate_id(default_user, "default_user") if default_user else None
         self.cache = MessageCache(cache_threads)
         self._exec = Executor(client, aclient)
+        self.policy = policy or FailurePolicy()
         if short_term is None:
             from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 
@@ -156,6 +164,9 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         kwargs.setdefault("config", store.config)
         kwargs.setdefault("clock", memory.clock)
         kwargs.setdefault("short_term", memory.short_term)
+        shared = getattr(memory.short_term, "policy", None)
+        if isinstance(shared, FailurePolicy):
+            kwargs.setdefault("policy", shared)
         return cls(store.client, store.aclient, **kwargs)
 
     def close(self) -> None:
@@ -169,6 +180,16 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
             await self._owned[1].aclose()
         self.close()
 
+    # ------------------------------------------------------------------ running plans
+
+    def _run(self, make: Callable[[], Plan[T]]) -> T:
+        # A fresh plan per attempt: the failure policy may retry (every plan is idempotent:
+        # a put seen twice is stored once, writes are keyed by task and index).
+        return self.policy.call(lambda: self._exec.run(make()))
+
+    async def _arun(self, make: Callable[[], Plan[T]]) -> T:
+        return await self.policy.acall(lambda: self._exec.arun(make()))
+
     # ------------------------------------------------------------------ versions
 
     def get_next_version(self, current: str | None, channel: None) -> str:
@@ -180,11 +201,11 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """One checkpoint (the latest without ``checkpoint_id``), in one round trip."""
-        return self._exec.run(self.get_plan(config))
+        return self._run(lambda: self.get_plan(config))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
-        return await self._exec.arun(self.get_plan(config))
+        return await self._arun(lambda: self.get_plan(config))
 
     def list(
         self,
@@ -197,7 +218,7 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         """Checkpoints newest first, a page per round trip (filter: metadata equality)."""
         cursor = list_cursor(self, config, filter, before, limit)
         while cursor is not None:
-            page, cursor = self._exec.run(list_page_plan(self, cursor))
+            page, cursor = self._run(partial(list_page_plan, self, cursor))
             yield from page
 
     async def alist(
@@ -211,7 +232,7 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         """Async :meth:`list`."""
         cursor = list_cursor(self, config, filter, before, limit)
         while cursor is not None:
-            page, cursor = await self._exec.arun(list_page_plan(self, cursor))
+            page, cursor = await self._arun(partial(list_page_plan, self, cursor))
             for item in page:
                 yield item
 
@@ -225,7 +246,7 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint and its session records atomically, in one round trip."""
-        return self._exec.run(self.put_plan(config, checkpoint, metadata, new_versions))
+        return self._run(lambda: self.put_plan(config, checkpoint, metadata, new_versions))
 
     async def aput(
         self,
@@ -235,7 +256,7 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Async :meth:`put`."""
-        return await self._exec.arun(self.put_plan(config, checkpoint, metadata, new_versions))
+        return await self._arun(lambda: self.put_plan(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self,
@@ -245,7 +266,7 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         """Store a task's pending writes in one round trip (idempotent per task and index)."""
-        self._exec.run(self.put_writes_plan(config, writes, task_id, task_path))
+        self._run(lambda: self.put_writes_plan(config, writes, task_id, task_path))
 
     async def aput_writes(
         self,
@@ -255,50 +276,52 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         """Async :meth:`put_writes`."""
-        await self._exec.arun(self.put_writes_plan(config, writes, task_id, task_path))
+        await self._arun(lambda: self.put_writes_plan(config, writes, task_id, task_path))
 
     # ------------------------------------------------------------------ thread operations
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete the thread (its checkpoints and its session) of every user who has one."""
         session = validate_id(str(thread_id), "thread_id")
-        for user in self._exec.run(self.users_plan(session)):
+        for user in self._run(lambda: self.users_plan(session)):
             self.short_term.delete_session(user, session)
             self.cache.drop((user, session))
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async :meth:`delete_thread`."""
         session = validate_id(str(thread_id), "thread_id")
-        for user in await self._exec.arun(self.users_plan(session)):
+        for user in await self._arun(lambda: self.users_plan(session)):
             await self.short_term.adelete_session(user, session)
             self.cache.drop((user, session))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) that these runs wrote, in any thread."""
         wanted = {str(r) for r in run_ids}
-        for user, session in sorted(self._exec.run(self.runs_plan(sorted(wanted)))):
-            self._exec.run(self.delete_runs_plan(self.user_thread(user, session), wanted))
+        for user, session in sorted(self._run(lambda: self.runs_plan(sorted(wanted)))):
+            self._run(partial(self.delete_runs_plan, self.user_thread(user, session), wanted))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""
         wanted = {str(r) for r in run_ids}
-        for user, session in sorted(await self._exec.arun(self.runs_plan(sorted(wanted)))):
-            await self._exec.arun(self.delete_runs_plan(self.user_thread(user, session), wanted))
+        for user, session in sorted(await self._arun(lambda: self.runs_plan(sorted(wanted)))):
+            await self._arun(
+                partial(self.delete_runs_plan, self.user_thread(user, session), wanted)
+            )
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, write and message of a thread to a new thread id.
 
         The copy belongs to the source's user and is a session of its own.
         """
-        for user in self._exec.run(self.users_plan(source_thread_id)):
+        for user in self._run(lambda: self.users_plan(source_thread_id)):
             source = self.user_thread(user, str(source_thread_id))
-            self._exec.run(self.copy_plan(source, str(target_thread_id)))
+            self._run(partial(self.copy_plan, source, str(target_thread_id)))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Async :meth:`copy_thread`."""
-        for user in await self._exec.arun(self.users_plan(source_thread_id)):
+        for user in await self._arun(lambda: self.users_plan(source_thread_id)):
             source = self.user_thread(user, str(source_thread_id))
-            await self._exec.arun(self.copy_plan(source, str(target_thread_id)))
+            await self._arun(partial(self.copy_plan, source, str(target_thread_id)))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest``: keep each namespace's latest checkpoint (and what its delta
@@ -308,8 +331,8 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
             if strategy == "delete":
                 self.delete_thread(thread_id)
                 continue
-            for user in self._exec.run(self.users_plan(thread_id)):
-                self._exec.run(self.prune_plan(self.user_thread(user, str(thread_id))))
+            for user in self._run(partial(self.users_plan, thread_id)):
+                self._run(partial(self.prune_plan, self.user_thread(user, str(thread_id))))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Async :meth:`prune`."""
@@ -318,20 +341,20 @@ class SessionCheckpointer(Admin, BaseCheckpointSaver[str]):
             if strategy == "delete":
                 await self.adelete_thread(thread_id)
                 continue
-            for user in await self._exec.arun(self.users_plan(thread_id)):
-                await self._exec.arun(self.prune_plan(self.user_thread(user, str(thread_id))))
+            for user in await self._arun(partial(self.users_plan, thread_id)):
+                await self._arun(partial(self.prune_plan, self.user_thread(user, str(thread_id))))
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         """Writes and seed of ``channels`` along the parent chain, in two or so round trips."""
-        return self._exec.run(self.history_plan(config, channels))
+        return self._run(lambda: self.history_plan(config, channels))
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         """Async :meth:`get_delta_channel_history`."""
-        return await self._exec.arun(self.history_plan(config, channels))
+        return await self._arun(lambda: self.history_plan(config, channels))
 
 
 def _check_strategy(strategy: str) -> None:

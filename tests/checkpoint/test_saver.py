@@ -13,6 +13,7 @@ from langchain_sessionstate.adapters.context import SessionContext
 from langchain_sessionstate.checkpoint import SessionCheckpointer
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
+from langchain_sessionstate.retry import CircuitOpenError
 from tests.checkpoint.graphs import chat_graph, thread
 from tests.fixtures.checkpoint import make_saver
 from tests.fixtures.redis_server import RedisProcess
@@ -125,6 +126,11 @@ async def test_an_outage_during_put_is_a_clear_error_and_stores_nothing(
             await saver.aput(tip.config, tip.checkpoint, {"source": "loop", "step": 9}, {})
         with pytest.raises(StoreUnavailableError):
             graph.invoke({"messages": [HumanMessage("during")]}, thread("t"))
+        # The library's failure policy: after repeated failures the circuit opens and calls
+        # fail at once instead of waiting on a dead socket each time.
+        assert saver.policy.breaker.state == "open"
+        with pytest.raises(CircuitOpenError):
+            saver.put(tip.config, tip.checkpoint, {"source": "loop", "step": 9}, {})
     finally:
         await saver.aclose()
 
@@ -177,3 +183,17 @@ def test_a_copied_thread_is_a_session_with_its_own_message_log(saver: SessionChe
     assert [m.message.text for m in saver.short_term.messages("alice", "dst")] == dst
     with pytest.raises(InvalidInputError, match="already exists"):
         saver.copy_thread("src", "dst")
+
+
+def test_a_reset_connection_is_retried_and_the_turn_stored_once(
+    saver: SessionCheckpointer, redis_client: redis.Redis
+) -> None:
+    """Redis drops the saver's connections between two runs: the next run goes through
+    (a reset is retryable) and its messages are in the session log once."""
+    graph = chat_graph(saver)
+    graph.invoke({"messages": [HumanMessage("before")]}, thread("t"))
+    redis_client.client_kill_filter(_type="normal", skipme=True)
+    graph.invoke({"messages": [HumanMessage("after")]}, thread("t"))
+    texts = [m.text for m in graph.get_state(thread("t")).values["messages"]]
+    assert texts == ["before", "re: before", "after", "re: after"]
+    assert [m.message.text for m in saver.short_term.messages("alice", "t")] == texts
