@@ -3,10 +3,10 @@
 ``delete_thread``, ``copy_thread``, ``prune`` and ``delete_for_runs`` take thread or run ids
 alone, so the saver first finds whose they are through the per-shard indexes every put keeps
 (``ck:threads``: "<s>|<u>", ``ck:runs``: "<u>:<s>|<r>"), in one pipelined round over the
-shards. Deleting checkpoints reads the thread (records, blob fields and a generation counter
-every put bumps) and sends one guarded script that deletes them and the blobs no kept
-checkpoint references, unless the thread changed since the read; then it reads again. So a
-concurrent put can never end up pointing at a blob that was just collected.
+shards. Deleting checkpoints reads the thread's records (to choose them), then one script
+deletes them and collects every blob that no checkpoint left refers to, reading those
+references itself, atomically after the deletes: a checkpoint stored meanwhile keeps its
+blobs, and a put whose parent was just deleted stores itself in full.
 """
 
 from __future__ import annotations
@@ -54,15 +54,6 @@ class Stored:
         return (
             channel in body.inline or channel in body.channels or channel == body.messages_channel
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Every checkpoint of a thread, the blob fields present, and the generation read."""
-
-    generation: str
-    blob_fields: list[str]
-    stored: list[Stored]
 
 
 class Admin(Logic):
@@ -129,18 +120,14 @@ class Admin(Logic):
 
     # ------------------------------------------------------------------ snapshot and drop
 
-    def snapshot_plan(self, thread: Thread) -> Plan[Snapshot]:
-        """Every checkpoint of the thread (no values), its blob fields and its generation."""
+    def snapshot_plan(self, thread: Thread) -> Plan[list[Stored]]:
+        """Every checkpoint of the thread: records and pending writes, no values."""
         t = thread.keys.thread
-        generation, fields, rows = yield Round(
-            (
-                Command(("HGET", t.cp, "#g")),
-                Command(("HKEYS", t.blobs)),
-                Script(
-                    "read",
-                    (t.cp, t.idx, t.blobs, t.writes, t.widx, thread.keys.msgs),
-                    ("+", "-", _ALL, "0", "0", "", b""),
-                ),
+        (rows,) = yield one(
+            Script(
+                "read",
+                (t.cp, t.idx, t.blobs, t.writes, t.widx, thread.keys.msgs),
+                ("+", "-", _ALL, "0", "0", "", b""),
             )
         )
         stored = []
@@ -159,88 +146,66 @@ class Admin(Logic):
                     writes=rec.read_writes(self.serde, write_fields, write_values, key=t.writes),
                 )
             )
-        return Snapshot(
-            generation=(generation or b"0").decode("ascii")
-            if isinstance(generation, bytes)
-            else str(generation or "0"),
-            blob_fields=[f.decode("ascii") if isinstance(f, bytes) else str(f) for f in fields],
-            stored=stored,
-        )
+        return stored
 
-    def drop_plan(self, thread: Thread, snapshot: Snapshot, doomed: set[str]) -> Plan[bool]:
-        """Delete the ``doomed`` checkpoints and every blob no survivor references.
-
-        False when the thread changed since ``snapshot`` (nothing was deleted).
-        """
+    def drop_plan(self, thread: Thread, doomed: set[str]) -> Plan[int]:
+        """Delete the ``doomed`` checkpoints and every blob no remaining one refers to."""
         if not doomed:
-            return True
-        kept: set[str] = set()
-        for item in snapshot.stored:
-            if item.member not in doomed:
-                kept.update(item.header.blob_fields())
-        garbage = [f for f in snapshot.blob_fields if f not in kept]
+            return 0
         t = thread.keys.thread
         (reply,) = yield one(
-            Script(
-                "drop",
-                (t.cp, t.idx, t.blobs, t.writes, t.widx),
-                (snapshot.generation, len(doomed), *sorted(doomed), *garbage),
-            )
+            Script("drop", (t.cp, t.idx, t.blobs, t.writes, t.widx), tuple(sorted(doomed)))
         )
-        if int(reply) >= 0:
-            self.cache.drop(thread.key)
-        return int(reply) >= 0
+        self.cache.drop(thread.key)
+        return int(reply)
 
-    def prune_plan(self, thread: Thread) -> Plan[None]:
+    def prune_plan(self, thread: Thread) -> Plan[int]:
         """Keep the latest checkpoint of each namespace, and what its delta channels need.
 
         A ``DeltaChannel`` value is rebuilt from the writes of ancestors back to the nearest
         one that stores the channel; those ancestors stay, or the kept state would lose it.
+        A checkpoint stored while this runs is not in the snapshot, so it stays too.
         """
-        for _ in range(10):
-            snapshot = yield from self.snapshot_plan(thread)
-            by_id = {(s.ns, s.checkpoint_id): s for s in snapshot.stored}
-            latest: dict[str, Stored] = {}
-            for item in snapshot.stored:
-                if item.ns not in latest or item.checkpoint_id > latest[item.ns].checkpoint_id:
-                    latest[item.ns] = item
-            keep = {item.member for item in latest.values()}
-            for head in latest.values():
-                counters = head.body.metadata.get("counters_since_delta_snapshot") or {}
-                missing = {ch for ch in counters if not head.holds(ch)}
-                cursor = head
-                while missing and cursor.header.parent is not None:
-                    parent = by_id.get((cursor.ns, cursor.header.parent))
-                    if parent is None:
-                        break
-                    keep.add(parent.member)
-                    missing = {ch for ch in missing if not parent.holds(ch)}
-                    cursor = parent
-            doomed = {s.member for s in snapshot.stored} - keep
-            if (yield from self.drop_plan(thread, snapshot, doomed)):
-                return
-        raise InvalidInputError(f"thread {thread.thread_id!r} kept changing while being pruned")
+        snapshot = yield from self.snapshot_plan(thread)
+        by_id = {(s.ns, s.checkpoint_id): s for s in snapshot}
+        latest: dict[str, Stored] = {}
+        for item in snapshot:
+            if item.ns not in latest or item.checkpoint_id > latest[item.ns].checkpoint_id:
+                latest[item.ns] = item
+        keep = {item.member for item in latest.values()}
+        for head in latest.values():
+            counters = head.body.metadata.get("counters_since_delta_snapshot") or {}
+            missing = {ch for ch in counters if not head.holds(ch)}
+            cursor = head
+            while missing and cursor.header.parent is not None:
+                parent = by_id.get((cursor.ns, cursor.header.parent))
+                if parent is None:
+                    break
+                keep.add(parent.member)
+                missing = {ch for ch in missing if not parent.holds(ch)}
+                cursor = parent
+        return (yield from self.drop_plan(thread, {s.member for s in snapshot} - keep))
 
-    def delete_runs_plan(self, thread: Thread, run_ids: set[str]) -> Plan[None]:
+    def delete_runs_plan(self, thread: Thread, run_ids: set[str]) -> Plan[int]:
         """Delete the thread's checkpoints whose metadata names one of ``run_ids``."""
-        for _ in range(10):
-            snapshot = yield from self.snapshot_plan(thread)
-            doomed = {
-                s.member for s in snapshot.stored if str(s.body.metadata.get("run_id")) in run_ids
-            }
-            if (yield from self.drop_plan(thread, snapshot, doomed)):
-                still = _survivors(snapshot, doomed)
-                gone = [escape_id(r, "run_id") for r in sorted(run_ids) if r not in still]
-                t = thread.keys.thread
-                if gone:
-                    yield Round(
-                        (
-                            Command(("SREM", t.runs, *gone)),
-                            Command(("ZREM", t.runs_index, *(t.runs_prefix + r for r in gone))),
-                        )
-                    )
-                return
-        raise InvalidInputError(f"thread {thread.thread_id!r} kept changing while deleting runs")
+        snapshot = yield from self.snapshot_plan(thread)
+        doomed = {s.member for s in snapshot if str(s.body.metadata.get("run_id")) in run_ids}
+        deleted = yield from self.drop_plan(thread, doomed)
+        still = {
+            str(s.body.metadata.get("run_id"))
+            for s in snapshot
+            if s.member not in doomed and s.body.metadata.get("run_id") is not None
+        }
+        gone = [escape_id(r, "run_id") for r in sorted(run_ids) if r not in still]
+        t = thread.keys.thread
+        if gone:
+            yield Round(
+                (
+                    Command(("SREM", t.runs, *gone)),
+                    Command(("ZREM", t.runs_index, *(t.runs_prefix + r for r in gone))),
+                )
+            )
+        return deleted
 
     # ------------------------------------------------------------------ copy
 
@@ -290,7 +255,7 @@ class Admin(Logic):
         thread = self.thread_of(config)
         target_id = config["configurable"].get("checkpoint_id")
         snapshot = yield from self.snapshot_plan(thread)
-        by_id = {s.checkpoint_id: s for s in snapshot.stored if s.ns == thread.ns}
+        by_id = {s.checkpoint_id: s for s in snapshot if s.ns == thread.ns}
         if target_id is None:
             target = max(by_id.values(), key=lambda s: s.checkpoint_id, default=None)
         else:
@@ -323,14 +288,6 @@ class Admin(Logic):
                 entry["seed"] = values[seeds[ch]][ch]
             out[ch] = entry
         return out
-
-
-def _survivors(snapshot: Snapshot, doomed: set[str]) -> set[str]:
-    return {
-        str(s.body.metadata.get("run_id"))
-        for s in snapshot.stored
-        if s.member not in doomed and s.body.metadata.get("run_id") is not None
-    }
 
 
 # --------------------------------------------------------------------------- list cursor

@@ -1,13 +1,11 @@
--- Delete checkpoints (with their writes) and blobs, unless the thread changed since it was read.
+-- Delete checkpoints (with their writes), then every blob no remaining checkpoint refers to.
 -- KEYS: 1 ck:cp, 2 ck:idx, 3 ck:blobs, 4 ck:w, 5 ck:widx
--- ARGV: 1 generation read, 2 n_members, then members, then blob fields
--- Returns the number of checkpoints deleted, or -1 when the generation moved (read again).
+-- ARGV: the members "<n>|<c>" to delete
+-- Returns the number of checkpoints deleted. The references are read here, after the
+-- deletes and atomically with them, so a checkpoint stored meanwhile keeps its blobs.
 local cp, idx, blobs, w, widx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-if (redis.call('HGET', cp, '#g') or '0') ~= ARGV[1] then return -1 end
-local n = tonumber(ARGV[2])
 local deleted = 0
-for j = 3, 2 + n do
-  local m = ARGV[j]
+for _, m in ipairs(ARGV) do
   deleted = deleted + redis.call('HDEL', cp, m)
   redis.call('ZREM', idx, m)
   local wf = redis.call('ZRANGEBYLEX', widx, '[' .. m .. '|', '[' .. m .. '|\255')
@@ -17,8 +15,25 @@ for j = 3, 2 + n do
     redis.call('ZREM', widx, unpack(part))
   end
 end
-for k = 3 + n, #ARGV, 1000 do
-  redis.call('HDEL', blobs, unpack(ARGV, k, math.min(k + 999, #ARGV)))
+-- Every blob field a remaining record's header names (its base and its channel fields).
+local used = {}
+local records = redis.call('HGETALL', cp)
+for j = 1, #records, 2 do
+  local rec = records[j + 1]
+  local nl = string.find(rec, '\n', 1, true)
+  if string.sub(records[j], 1, 1) ~= '#' and nl then
+    local n = 0
+    for tok in string.gmatch(string.sub(rec, 1, nl - 1), '%S+') do
+      n = n + 1
+      if (n == 4 and tok ~= '-') or n >= 6 then used[tok] = true end
+    end
+  end
 end
-redis.call('HINCRBY', cp, '#g', 1)
+local garbage = {}
+for _, f in ipairs(redis.call('HKEYS', blobs)) do
+  if not used[f] then garbage[#garbage + 1] = f end
+end
+for k = 1, #garbage, 1000 do
+  redis.call('HDEL', blobs, unpack(garbage, k, math.min(k + 999, #garbage)))
+end
 return deleted

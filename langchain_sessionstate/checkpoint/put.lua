@@ -66,7 +66,6 @@ while i <= last do
 end
 redis.call('HSET', cp, member, ls .. ' ' .. le .. ' ' .. mlen .. ' ' .. base .. ' ' .. ARGV[3] .. '\n' .. ARGV[4])
 redis.call('ZADD', idx, 0, member)
-redis.call('HINCRBY', cp, '#g', 1)
 local now, sid, humans = ARGV[5], ARGV[8], tonumber(ARGV[16])
 local ttl_keys = {meta, log, KEYS[3], KEYS[4], cp, idx, blobs, KEYS[10], KEYS[11], KEYS[12], KEYS[13]}
 if ARGV[7] == '1' then

@@ -25,15 +25,26 @@ def _text(version: Any) -> str | None:
     return None if version is None else str(version)
 
 
-def write_steps(url: str, prefix: str, writer: str, steps: int, out: str) -> None:
-    """``steps`` racing steps as ``writer``; their expected contents go to ``out`` (JSON)."""
+def write_steps(
+    url: str, prefix: str, writer: str, steps: int, out: str, barrier: Any = None
+) -> None:
+    """``steps`` racing steps as ``writer``; their expected contents go to ``out`` (JSON).
+
+    With ``barrier`` (shared by the writers) both writers read the latest checkpoint once
+    both stored their previous step, then store their next one together: both build on the
+    same parent, so every step is a real race on the thread's log.
+    """
     saver = SessionCheckpointer.from_url(
         url, config=ShortTermConfig(key_prefix=prefix), default_user="sam"
     )
     stored: list[dict[str, Any]] = []
     try:
         for n in range(steps):
+            if barrier is not None:
+                barrier.wait(timeout=60)  # both stored their previous step
             latest = saver.get_tuple(THREAD)
+            if barrier is not None:
+                barrier.wait(timeout=60)  # both read the same latest checkpoint
             if latest is None:
                 checkpoint, parent, before = empty_checkpoint(), None, []
             else:

@@ -29,11 +29,13 @@ STEPS = 150
 def test_two_processes_racing_on_one_thread_lose_nothing(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    """2 processes x 150 steps: 300 checkpoints, each intact; 600 messages in the log."""
+    """2 processes x 150 steps, each step built by both on the same parent: 300
+    checkpoints, each intact; 600 messages in the log."""
     ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
     outs = {w: tmp_path / f"{w}.json" for w in ("p1", "p2")}
     procs = [
-        ctx.Process(target=write_steps, args=(redis_url, prefix, w, STEPS, str(out)))
+        ctx.Process(target=write_steps, args=(redis_url, prefix, w, STEPS, str(out), barrier))
         for w, out in outs.items()
     ]
     for p in procs:
@@ -51,7 +53,6 @@ def test_two_processes_racing_on_one_thread_lose_nothing(
     try:
         listed = {t.checkpoint["id"] for t in saver.list(THREAD)}
         assert listed == {item["id"] for item in expected}
-        raced = 0
         for item in expected:
             config: RunnableConfig = {
                 "configurable": {**THREAD["configurable"], "checkpoint_id": item["id"]}
@@ -69,21 +70,15 @@ def test_two_processes_racing_on_one_thread_lose_nothing(
                 assert found.parent_config is None
             else:
                 assert found.parent_config is not None
-                parent = saver.get_tuple(found.parent_config)
-                assert parent is not None
-                raced += (
-                    parent.checkpoint["channel_values"]["progress"]["writer"]
-                    != (item["progress"]["writer"])
-                )
+                assert saver.get_tuple(found.parent_config) is not None
         said = {m.message.id for m in store.messages("sam", "shared")}
         assert said == {f"{w}-{k}{n}" for w in ("p1", "p2") for k in "ha" for n in range(STEPS)}
         assert len(store.messages("sam", "shared")) == len(said)
         state = store.load("sam", "shared")
         assert state is not None
         assert state.message_count == len(said)
-        assert raced > 0, "the writers never interleaved: the test proved nothing"
         forks = Counter(item["parent"] for item in expected)
-        assert max(forks.values()) > 1, "no two writers ever built on one checkpoint"
+        assert sorted(forks.values()) == [2] * STEPS  # both writers raced at every step
     finally:
         saver.close()
         store.close()
