@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from langchain_sessionstate.adapters.retriever import ResumptionRetriever
     from langchain_sessionstate.adapters.store import SessionStateStore
     from langchain_sessionstate.adapters.tools import memory_tools
+    from langchain_sessionstate.checkpoint import SessionCheckpointer
     from langchain_sessionstate.clock import Clock, SimulatedClock, SystemClock
     from langchain_sessionstate.config import (
         LifecycleConfig,
@@ -118,6 +119,7 @@ _EXPORTS: dict[str, str] = {
     "SessionContext": "adapters.context",
     "SessionStateMiddleware": "adapters.middleware",
     "SessionStateStore": "adapters.store",
+    "SessionCheckpointer": "checkpoint",
     "ResumptionRetriever": "adapters.retriever",
     "SessionChatMessageHistory": "adapters.history",
     "get_session_history_factory": "adapters.history",
@@ -155,6 +157,7 @@ __all__ = [
     "Retry",
     "ScoredMemory",
     "SessionChatMessageHistory",
+    "SessionCheckpointer",
     "SessionContext",
     "SessionMemory",
     "SessionState",

@@ -54,6 +54,7 @@ from langchain_sessionstate.shortterm.base import ShortTermStore
 
 if TYPE_CHECKING:
     from langchain_sessionstate.adapters.retriever import ResumptionRetriever
+    from langchain_sessionstate.checkpoint import SessionCheckpointer
     from langchain_sessionstate.retry import FailurePolicy
 
 
@@ -330,6 +331,21 @@ class SessionMemory:
         background worker and the sweeper do this on their own; this is for callers that
         want it done before they read)."""
         return self.compactor.compact(user_id, session_id, force=True)
+
+    def checkpointer(self, **kwargs: Any) -> SessionCheckpointer:
+        """A LangGraph checkpointer whose threads are this memory's sessions.
+
+        ``create_agent(..., checkpointer=memory.checkpointer())``: each thread (thread id =
+        session id, user from the run's context) is stored in this memory's Redis, expires,
+        is extracted into long-term memory and is erased with the user like any session.
+        Keyword arguments go to :class:`SessionCheckpointer` (``default_user``, ...).
+
+        Raises:
+            InvalidInputError: this memory keeps short-term state in-process (``embedded``).
+        """
+        from langchain_sessionstate.checkpoint import SessionCheckpointer
+
+        return SessionCheckpointer.for_memory(self, **kwargs)
 
     # ------------------------------------------------------------------ devices
 

@@ -29,6 +29,9 @@ Design:
 * A stored record is named, in errors and quarantine, by a *record ref*: ``<key>#<field>``
   (a hash field), ``<key>[<index>]`` (a list item) or ``<key>`` (a whole key);
   :func:`record_ref` builds one and :func:`parse_record_ref` reads it back.
+* LangGraph threads (the checkpointer, :mod:`langchain_sessionstate.checkpoint`) are
+  sessions: thread id = session id, so a thread's checkpoint keys sit beside its session
+  keys under the user's tag. See the "checkpoints" section at the end of this module.
 """
 
 from __future__ import annotations
@@ -180,15 +183,48 @@ def parse_record_ref(text: str) -> RecordRef:
     return RecordRef(text)
 
 
+_THREAD_KEYS = ("cp", "idx", "blobs", "w", "widx", "runs")
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """What a key of this schema names: its kind (``meta``, ``msgs``, ``writes``, ``claim``,
-    ``sessions``, ``lease``, ``opening``, ``archive``, ``archives``, ``quarantine``) and its
-    ids."""
+    ``sessions``, ``lease``, ``opening``, ``archive``, ``archives``, ``quarantine``, or
+    ``ck:<name>`` for a thread's checkpoint keys) and its ids."""
 
     kind: str
     user_id: str
     session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKeys:
+    """The checkpoint keys of one thread (= session) and its entries in the shard indexes.
+
+    ``own`` are the thread's keys; ``threads_index`` holds ``thread_member`` and
+    ``runs_index`` holds members starting with ``runs_prefix`` (see the checkpoints section).
+    """
+
+    cp: str
+    idx: str
+    blobs: str
+    writes: str
+    widx: str
+    runs: str
+    threads_index: str
+    runs_index: str
+    thread_member: str
+    runs_prefix: str
+
+    @property
+    def own(self) -> tuple[str, str, str, str, str, str]:
+        """The thread's own keys (deleted with its session)."""
+        return (self.cp, self.idx, self.blobs, self.writes, self.widx, self.runs)
+
+    @property
+    def runs_range(self) -> tuple[str, str]:
+        """``ZREMRANGEBYLEX`` bounds of this thread's members in ``runs_index``."""
+        return "[" + self.runs_prefix, "[" + self.runs_prefix + LEX_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +246,7 @@ class SessionKeys:
     archive: str
     archives: str
     archives_index: str
+    thread: ThreadKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +264,8 @@ class UserKeys:
     sweep_active: str
     sweep_soft: str
     archives_index: str
+    threads_index: str
+    runs_index: str
 
     def session(self, escaped_session: str) -> tuple[str, str, str, str]:
         """``(meta, msgs, writes, claim)`` of one already escaped session id."""
@@ -240,6 +279,22 @@ class UserKeys:
     def lock(self, name: str) -> str:
         """Key of the user's lock ``name`` (validated and escaped here)."""
         return f"{self.base}:lock:{escape_id(name, 'lock name')}"
+
+    def thread(self, escaped_session: str) -> ThreadKeys:
+        """Checkpoint keys of one already escaped session id (a LangGraph thread)."""
+        ck = f"{self.base}:s:{escaped_session}:ck"
+        return ThreadKeys(
+            cp=f"{ck}:cp",
+            idx=f"{ck}:idx",
+            blobs=f"{ck}:blobs",
+            writes=f"{ck}:w",
+            widx=f"{ck}:widx",
+            runs=f"{ck}:runs",
+            threads_index=self.threads_index,
+            runs_index=self.runs_index,
+            thread_member=f"{escaped_session}|{self.user}",
+            runs_prefix=f"{self.user}:{escaped_session}|",
+        )
 
 
 class KeySchema:
@@ -277,6 +332,14 @@ class KeySchema:
         """Archive deletion index of one shard."""
         return f"{self.prefix}:{tag}:archives"
 
+    def threads_index(self, tag: str) -> str:
+        """Thread index of one shard: ``"<s>|<u>"`` members find a thread's users."""
+        return f"{self.prefix}:{tag}:ck:threads"
+
+    def runs_index(self, tag: str) -> str:
+        """Run index of one shard: ``"<u>:<s>|<r>"`` members find a run's threads."""
+        return f"{self.prefix}:{tag}:ck:runs"
+
     def all_tags(self) -> list[str]:
         """Hash tags of every shard."""
         return all_shard_tags(self.config)
@@ -297,6 +360,9 @@ class KeySchema:
         session_part = len(parts) == 7 and parts[6] in ("meta", "msgs", "writes", "claim")
         if ok and session_part and parts[4] == "s":
             return KeyInfo(parts[6], unescape_id(parts[3]), unescape_id(parts[5]))
+        thread_part = len(parts) == 8 and parts[6] == "ck" and parts[7] in _THREAD_KEYS
+        if ok and thread_part and parts[4] == "s":
+            return KeyInfo(f"ck:{parts[7]}", unescape_id(parts[3]), unescape_id(parts[5]))
         raise InvalidInputError(f"not a per-user key of prefix {self.prefix!r}: {_quote(key)}")
 
     def _build_user(self, user_id: str) -> UserKeys:
@@ -315,6 +381,8 @@ class KeySchema:
             sweep_active=self.sweep_active(tag),
             sweep_soft=self.sweep_soft(tag),
             archives_index=self.archives_index(tag),
+            threads_index=self.threads_index(tag),
+            runs_index=self.runs_index(tag),
         )
 
     def _build_session(self, user_id: str, session_id: str) -> SessionKeys:
@@ -337,21 +405,126 @@ class KeySchema:
             archive=uk.archive(s),
             archives=uk.archives,
             archives_index=uk.archives_index,
+            thread=uk.thread(s),
         )
 
 
+# --------------------------------------------------------------------------- checkpoints
+#
+# A LangGraph thread is a session of a user (thread id = session id). Its checkpoints live in
+# a fixed set of keys beside the session keys (``p:T:u:<u>:s:<s>:ck:*``, see ThreadKeys), so
+# one put touches one Cluster slot, every key of the thread shares one sliding TTL, and
+# deleting the session deletes the thread. Fields and members inside those keys:
+#
+#     ck:cp     hash   "<n>|<c>"            -> record (header line, then the checkpoint)
+#     ck:idx    zset   "<n>|<c>"            score 0: lexical order = checkpoint id order
+#     ck:blobs  hash   "<n>|<ch>|<v>"       -> one channel value at one version
+#     ck:w      hash   "<n>|<c>|<t>|<i>"    -> one pending write (task t, index i)
+#     ck:widx   zset   "<n>|<c>|<t>|<i>"    score 0: the writes of one checkpoint by prefix
+#     ck:runs   set    "<r>"                runs that wrote checkpoints of the thread
+#
+# and, per shard (the user's tag): ``ck:threads`` with members "<s>|<u>" (the users of a
+# thread id) and ``ck:runs`` with members "<u>:<s>|<r>" (the threads of a run). ``n`` is the
+# escaped checkpoint namespace ("" for the root graph), ``c`` a checkpoint id, ``ch`` a
+# channel, ``v`` a channel version, ``t`` a task id, ``r`` a run id; all are escaped like
+# ids, so none contains "|" or ":" and every prefix ending in "|" names exactly one parent.
+
+LEX_MAX = "\xff"
+"""A byte above every escaped character: ``"[" + prefix + LEX_MAX`` ends a lexical range."""
+
+MAX_NS_LENGTH = 2048
+"""Longest accepted checkpoint namespace (nested subgraphs join their names)."""
+
+
+def escape_ns(ns: str) -> str:
+    """Escaped checkpoint namespace; ``""`` (the root graph) stays ``""``."""
+    if not isinstance(ns, str):
+        raise InvalidInputError(f"checkpoint_ns must be a string, got {type(ns).__name__}")
+    if len(ns) > MAX_NS_LENGTH:
+        raise InvalidInputError(
+            f"checkpoint_ns must be at most {MAX_NS_LENGTH} characters, got {_quote(ns)}"
+        )
+    if _CONTROL_RE.search(ns):
+        raise InvalidInputError(f"checkpoint_ns must not contain control characters: {_quote(ns)}")
+    return _escape(ns)
+
+
+def ck_member(ns: str, checkpoint_id: str) -> str:
+    """``"<n>|<c>"``: a checkpoint's field in ``ck:cp`` and member of ``ck:idx``."""
+    return f"{escape_ns(ns)}|{escape_id(checkpoint_id, 'checkpoint_id')}"
+
+
+def ck_blob_field(ns: str, channel: str, version: str | int | float) -> str:
+    """``"<n>|<ch>|<v>"``: one channel value at one version in ``ck:blobs``."""
+    return f"{escape_ns(ns)}|{escape_id(channel, 'channel')}|{escape_id(str(version), 'version')}"
+
+
+def ck_write_field(ns: str, checkpoint_id: str, task_id: str, idx: int) -> str:
+    """``"<n>|<c>|<t>|<i>"``: one pending write in ``ck:w`` and member of ``ck:widx``."""
+    return f"{ck_member(ns, checkpoint_id)}|{escape_id(task_id, 'task_id')}|{int(idx)}"
+
+
+def parse_ck_member(member: str | bytes) -> tuple[str, str]:
+    """``(ns, checkpoint_id)`` of a ``ck:idx`` member; InvalidInputError if malformed."""
+    text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
+    ns, sep, cid = text.partition("|")
+    if not sep or "|" in cid:
+        raise InvalidInputError(f"not a checkpoint member: {_quote(text)}")
+    return (unescape_id(ns) if ns else ""), unescape_id(cid)
+
+
+def parse_ck_blob_field(field: str | bytes) -> tuple[str, str, str]:
+    """``(ns, channel, version)`` of a ``ck:blobs`` field; InvalidInputError if malformed."""
+    text = field.decode("ascii", "replace") if isinstance(field, bytes) else field
+    parts = text.split("|")
+    if len(parts) != 3:
+        raise InvalidInputError(f"not a checkpoint blob field: {_quote(text)}")
+    ns, channel, version = parts
+    return (unescape_id(ns) if ns else ""), unescape_id(channel), unescape_id(version)
+
+
+def parse_thread_member(member: str | bytes) -> tuple[str, str]:
+    """``(session_id, user_id)`` of a ``ck:threads`` member."""
+    text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
+    session, sep, user = text.partition("|")
+    if not sep:
+        raise InvalidInputError(f"not a thread index member: {_quote(text)}")
+    return unescape_id(session), unescape_id(user)
+
+
+def parse_run_member(member: str | bytes) -> tuple[str, str, str]:
+    """``(user_id, session_id, run_id)`` of a ``ck:runs`` index member."""
+    text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
+    owner, sep, run = text.partition("|")
+    if not sep:
+        raise InvalidInputError(f"not a run index member: {_quote(text)}")
+    user, session = parse_index_member(owner)
+    return user, session, unescape_id(run)
+
+
 __all__ = [
+    "LEX_MAX",
     "MAX_ID_LENGTH",
+    "MAX_NS_LENGTH",
     "KeyInfo",
     "KeySchema",
     "RecordRef",
     "SessionKeys",
+    "ThreadKeys",
     "UserKeys",
     "all_shard_tags",
+    "ck_blob_field",
+    "ck_member",
+    "ck_write_field",
     "escape_id",
+    "escape_ns",
     "index_member",
+    "parse_ck_blob_field",
+    "parse_ck_member",
     "parse_index_member",
     "parse_record_ref",
+    "parse_run_member",
+    "parse_thread_member",
     "record_ref",
     "shard_of",
     "shard_tag",

@@ -19,4 +19,5 @@ pytest_plugins = [
     "tests.fixtures.shortterm",
     "tests.fixtures.longterm",
     "tests.fixtures.resumption",
+    "tests.fixtures.checkpoint",
 ]

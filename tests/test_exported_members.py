@@ -55,6 +55,7 @@ EXPECTED = {
     "SessionContext",
     "SessionStateMiddleware",
     "SessionStateStore",
+    "SessionCheckpointer",
     "ResumptionRetriever",
     "SessionChatMessageHistory",
     "get_session_history_factory",

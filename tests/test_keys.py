@@ -14,9 +14,17 @@ from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import (
     KeySchema,
     all_shard_tags,
+    ck_blob_field,
+    ck_member,
+    ck_write_field,
     escape_id,
+    escape_ns,
     index_member,
+    parse_ck_blob_field,
+    parse_ck_member,
     parse_index_member,
+    parse_run_member,
+    parse_thread_member,
     shard_of,
     unescape_id,
 )
@@ -131,3 +139,70 @@ def test_a_malformed_index_member_is_refused() -> None:
     """A member without a separator is not silently accepted."""
     with pytest.raises(InvalidInputError):
         parse_index_member("no-separator")
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+namespaces = st.one_of(st.just(""), ids)
+
+
+@given(namespaces, ids)
+def test_checkpoint_members_round_trip(ns: str, checkpoint_id: str) -> None:
+    """A checkpoint member parses back to its namespace (root included) and id."""
+    member = ck_member(ns, checkpoint_id)
+    assert member.count("|") == 1
+    assert parse_ck_member(member) == (ns, checkpoint_id)
+
+
+@given(namespaces, ids, ids)
+def test_blob_fields_round_trip(ns: str, channel: str, version: str) -> None:
+    """A blob field parses back to its namespace, channel and version."""
+    assert parse_ck_blob_field(ck_blob_field(ns, channel, version)) == (ns, channel, version)
+
+
+@given(namespaces, ids, ids, st.integers(min_value=-4, max_value=10_000))
+def test_write_fields_start_with_their_checkpoint_member(
+    ns: str, checkpoint_id: str, task_id: str, idx: int
+) -> None:
+    """The writes of a checkpoint are exactly the fields under ``"<member>|"``."""
+    field = ck_write_field(ns, checkpoint_id, task_id, idx)
+    member = ck_member(ns, checkpoint_id)
+    assert field.startswith(member + "|")
+    _ns, _cid, task, index = field.split("|")
+    assert (unescape_id(task), int(index)) == (task_id, idx)
+
+
+@given(ids, ids, ids)
+def test_thread_and_run_index_members_round_trip(user: str, session: str, run: str) -> None:
+    """Index members name the thread's user and session (and run) and parse back."""
+    thread = KeySchema().session(user, session).thread
+    assert parse_thread_member(thread.thread_member) == (session, user)
+    assert parse_run_member(thread.runs_prefix + escape_id(run)) == (user, session, run)
+
+
+def test_a_threads_keys_share_the_users_hash_tag_and_sit_beside_its_session() -> None:
+    """Every key of a thread (and the shard indexes it writes) is in the user's slot."""
+    keys = KeySchema(ShortTermConfig(key_prefix="p"))
+    session = keys.session("alice", "t-1")
+    thread = session.thread
+    for key in (*thread.own, thread.threads_index, thread.runs_index):
+        assert key.startswith(f"p:{session.tag}:")
+    for key in thread.own:
+        assert key.startswith(session.meta.removesuffix(":meta") + ":ck:")
+    assert keys.user("alice").thread(session.session) == thread
+    assert len(set(thread.own)) == 6
+
+
+def test_namespace_prefixes_never_overlap() -> None:
+    """One namespace's members are never inside another's lexical range."""
+    a = ck_member("child", "1")
+    b = ck_member("child:x", "1")
+    assert not b.startswith(escape_ns("child") + "|")
+    assert a.startswith(escape_ns("child") + "|")
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "x" * 3000])
+def test_bad_namespaces_are_refused(bad: str) -> None:
+    """Control characters and oversized namespaces never reach a key."""
+    with pytest.raises(InvalidInputError):
+        escape_ns(bad)

@@ -22,6 +22,7 @@ __all__ = [
     "context_session_id",
     "context_takeover",
     "context_user_id",
+    "context_user_id_or_none",
     "user_and_session_from_config",
 ]
 
@@ -68,6 +69,12 @@ def context_user_id(context: Any) -> str:
     if value is None:
         raise InvalidInputError(f"no user_id in the runtime context {context!r}: {_HOW}")
     return validate_id(value, "user_id")
+
+
+def context_user_id_or_none(context: Any) -> str | None:
+    """The validated user id of a runtime context, or ``None`` when it names none."""
+    value = _field(context, "user_id")
+    return None if value is None else validate_id(value, "user_id")
 
 
 def context_session_id(context: Any) -> str | None:

@@ -12,6 +12,12 @@ Around each agent run:
 * ``after_agent`` records the run's new human, AI and tool messages as one atomic turn with a
   minimal :class:`StateUpdate` (pending tool calls, an open question, the opening topic).
 
+On an agent whose checkpointer is this library's :class:`SessionCheckpointer`, the thread is
+the session (its id defaults to the thread id) and the checkpoints already write every
+message into it, so a turn is stored once: the middleware writes no message and hands the
+turn's state update to the checkpointer through graph state (``sessionstate_state``), which
+stores it with the run's last checkpoint, in the same atomic round trip.
+
 User and session ids come only from the runtime context (:class:`SessionContext`). All
 decisions are pure helpers below; the sync and async hooks differ only in which
 ``SessionMemory`` method they await, so sync Redis never runs on the event loop.
@@ -44,6 +50,7 @@ from langchain_sessionstate.adapters.context import (
     context_takeover,
     context_user_id,
 )
+from langchain_sessionstate.checkpoint.runs import session_thread, stored_by_checkpointer
 from langchain_sessionstate.core import SessionMemory, messages_write_id
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
 from langchain_sessionstate.models import (
@@ -76,6 +83,8 @@ class SessionStateAgentState(AgentState[Any]):
 
     sessionstate_resumption: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
     sessionstate_turn: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
+    # Read by SessionCheckpointer (checkpoint.STATE_CHANNEL): the turn's state update.
+    sessionstate_state: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -388,7 +397,7 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         ctx = runtime.context
         return _Who(
             context_user_id(ctx),
-            context_session_id(ctx),
+            context_session_id(ctx) or session_thread(),
             context_device_id(ctx),
             context_takeover(ctx),
         )
@@ -467,7 +476,7 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         if resumption.active_device is not None:
             return self._conflict(resumption, resumption.active_device)
         plan, inputs = self._plan(state, who, resumption)
-        if inputs:
+        if inputs and session_thread() != plan.session_id:
             try:
                 written = self.memory.record_turn(
                     plan.user_id,
@@ -502,7 +511,7 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         if resumption.active_device is not None:
             return self._conflict(resumption, resumption.active_device)
         plan, inputs = self._plan(state, who, resumption)
-        if inputs:
+        if inputs and session_thread() != plan.session_id:
             try:
                 written = await self.memory.arecord_turn(
                     plan.user_id,
@@ -566,10 +575,24 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
             return None
         return plan, rest, turn_update(turn, plan, self.memory.now())
 
+    def _stored_once(self, state: SessionStateAgentState) -> dict[str, Any] | None:
+        """With a ``SessionCheckpointer`` on the thread: the turn's state, for its checkpoint."""
+        raw = state.get("sessionstate_turn")
+        if raw is None:
+            return None
+        plan = TurnPlan.from_state(raw)
+        if session_thread() != plan.session_id:
+            return None
+        turn = new_messages(state["messages"], plan.start)
+        return stored_by_checkpointer(turn_update(turn, plan, self.memory.now())) if turn else {}
+
     def after_agent(
         self, state: SessionStateAgentState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Write the reply and tool messages as the rest of the turn, with its state."""
+        stored = self._stored_once(state)
+        if stored is not None:
+            return stored or None
         planned = self._rest(state)
         if planned is not None:
             plan, rest, update = planned
@@ -588,6 +611,9 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         self, state: SessionStateAgentState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`after_agent`."""
+        stored = self._stored_once(state)
+        if stored is not None:
+            return stored or None
         planned = self._rest(state)
         if planned is not None:
             plan, rest, update = planned

@@ -242,13 +242,16 @@ def list_sessions(
 def delete_session(keys: KeySchema, config: ShortTermConfig, op: ops.DeleteSession) -> Plan[bool]:
     """Live keys and index entries of one session, in one MULTI (its archive stays)."""
     k = keys.session(op.user_id, op.session_id)
+    t = k.thread  # a LangGraph thread of this id is this session: it goes with it
     replies = yield Step(
         (
             Cmd(("DEL", k.meta)),
-            Cmd(("DEL", k.msgs, k.writes, k.claim)),
+            Cmd(("DEL", k.msgs, k.writes, k.claim, *t.own)),
             Cmd(("ZREM", k.sessions, k.session)),
             Cmd(("ZREM", k.sweep_active, k.member)),
             Cmd(("ZREM", k.sweep_soft, k.member)),
+            Cmd(("ZREM", t.threads_index, t.thread_member)),
+            Cmd(("ZREMRANGEBYLEX", t.runs_index, *t.runs_range)),
         )
     )
     return bool(replies[0])
@@ -268,14 +271,18 @@ def delete_user(keys: KeySchema, config: ShortTermConfig, op: ops.DeleteUser) ->
         sids = [_text(s) for s in sessions]
         aids = [_text(a) for a in archives]
         doomed: list[str] = [u.sessions, u.archives, u.lease, u.opening, u.quarantine]
-        for s in sids:
+        threads = [u.thread(s) for s in sids]  # LangGraph threads of the user's sessions
+        for s, t in zip(sids, threads, strict=True):
             doomed.extend(u.session(s))
+            doomed.extend(t.own)
         doomed.extend(u.archive(a) for a in aids)
         calls: list[Cmd | Eval] = [Cmd(("DEL", *doomed))]
         members = [f"{u.user}:{s}" for s in sids]
         if members:
             calls.append(Cmd(("ZREM", u.sweep_active, *members)))
             calls.append(Cmd(("ZREM", u.sweep_soft, *members)))
+            calls.append(Cmd(("ZREM", u.threads_index, *(t.thread_member for t in threads))))
+            calls.extend(Cmd(("ZREMRANGEBYLEX", u.runs_index, *t.runs_range)) for t in threads)
         if aids:
             calls.append(Cmd(("ZREM", u.archives_index, *(f"{u.user}:{a}" for a in aids))))
         replies = yield Step(tuple(calls))

@@ -197,6 +197,11 @@ class RedisShortTermStore(ShortTermStore):
         """The sync client (for tools and tests that must reach raw records)."""
         return self._client
 
+    @property
+    def aclient(self) -> redis.asyncio.Redis | AsyncRedisCluster | None:
+        """The asyncio client (shared with the LangGraph checkpointer of the same memory)."""
+        return self._aclient
+
     def close(self) -> None:
         """Close both clients if this store opened them (the async one too, when no event
         loop runs in this thread; from async code call :meth:`aclose`)."""
