@@ -139,7 +139,10 @@ def append_turn(keys: KeySchema, config: ShortTermConfig, op: ops.AppendTurn) ->
     if int(reply[2]) < 0:
         raise lease_held(op.user_id, reply[3], reply[4])
     turns, count, applied = reply
-    return AppendResult(turn_count=int(turns), message_count=int(count), applied=bool(applied))
+    # Plain ints and a bool straight from the script: skip validation on the hot path.
+    return AppendResult.model_construct(
+        turn_count=int(turns), message_count=int(count), applied=bool(applied), spooled=False
+    )
 
 
 def update_state(keys: KeySchema, config: ShortTermConfig, op: ops.UpdateState) -> Plan[bool]:
