@@ -1,4 +1,4 @@
-"""The three baselines ours is measured beside, over the raw turns of one conversation.
+"""The baselines ours is measured beside, over the raw turns of one conversation.
 
 Each baseline ranks that conversation's turns for a question; an item is one turn, cites that
 turn, is dated by its session's date and rendered by ``ContextItem.render`` (the rendering the
@@ -9,6 +9,9 @@ library itself uses), so every system shares one rendering and one budget rule.
   tokens without stop words, implemented here.
 * ``dense`` — cosine similarity between the question and ``"speaker: text"`` of every turn, with
   the same embedding model as ours (vectors are normalised, so cosine is a dot product).
+* ``rrf`` — reciprocal rank fusion of ``bm25`` and ``dense`` (k = 60, Cormack et al. 2009):
+  a turn scores ``1 / (60 + rank)`` in each ranking that retrieved it (BM25 retrieves only
+  turns sharing a term with the question), summed; the hybrid any engineer would try first.
 
 A ranking is cut at ``depth`` items: at least the largest k and enough to fill the largest budget.
 """
@@ -26,7 +29,8 @@ from benchmarks._locomo_data import Turn
 from benchmarks._locomo_metrics import BUDGETS, K_VALUES, STOP_WORDS, Item, words
 from langchain_sessionstate.models import ContextItem
 
-BASELINE_NAMES = ("recency", "bm25", "dense")
+BASELINE_NAMES = ("recency", "bm25", "dense", "rrf")
+RRF_K = 60
 
 
 class Baseline(Protocol):
@@ -129,20 +133,64 @@ class DenseBaseline:
             return np.asarray(self._emb.embed_numpy(list(texts)), dtype=np.float32)
         return np.asarray(self._emb.embed_documents(list(texts)), dtype=np.float32)
 
+    def similarities(self, questions: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Cosine of every turn to each question: one row per question."""
+        if not questions:
+            return np.zeros((0, len(self._items)), dtype=np.float32)
+        return self._embed(questions) @ self._matrix.T
+
     def rank(self, questions: Sequence[str]) -> list[list[Item]]:
         """Turns by descending cosine to each question (queries embedded in one batch)."""
-        if not questions:
-            return []
-        sims = self._embed(questions) @ self._matrix.T
         return [
-            cut_ranking([self._items[i] for i in np.argsort(-row, kind="stable")]) for row in sims
+            cut_ranking([self._items[i] for i in np.argsort(-row, kind="stable")])
+            for row in self.similarities(questions)
         ]
+
+
+def rrf_scores(
+    lexical: np.ndarray[Any, np.dtype[np.float64]],
+    dense: np.ndarray[Any, np.dtype[np.float32]],
+    k: int = RRF_K,
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Reciprocal rank fusion of one question's BM25 and dense scores over the same turns.
+
+    Ranks are 1-based in each ranking (ties by conversation order); a turn with no BM25 score
+    was not retrieved lexically and gets nothing from that ranking.
+    """
+    out = np.zeros(len(dense), dtype=float)
+    for scores, retrieved in ((lexical, lexical > 0), (dense, np.ones(len(dense), dtype=bool))):
+        order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+        ranks = np.empty(len(order), dtype=float)
+        ranks[order] = np.arange(1, len(order) + 1)
+        out += np.where(retrieved, 1.0 / (k + ranks), 0.0)
+    return out
+
+
+class RRFBaseline:
+    """Reciprocal rank fusion (k = 60) of the BM25 and dense rankings of the same turns."""
+
+    def __init__(self, turns: Sequence[Turn], bm25: BM25Baseline, dense: DenseBaseline) -> None:
+        self._items = [turn_item(t) for t in turns]
+        self._bm25 = bm25
+        self._dense = dense
+
+    def rank(self, questions: Sequence[str]) -> list[list[Item]]:
+        """Turns by descending fused score; ties keep conversation order."""
+        sims = self._dense.similarities(questions)
+        out: list[list[Item]] = []
+        for question, row in zip(questions, sims, strict=True):
+            fused = rrf_scores(self._bm25.scores(question), row)
+            out.append(cut_ranking([self._items[i] for i in np.argsort(-fused, kind="stable")]))
+        return out
 
 
 def build_baselines(turns: Sequence[Turn], embeddings: Any) -> dict[str, Baseline]:
     """Every baseline over one conversation's turns, by report name."""
+    bm25 = BM25Baseline(turns)
+    dense = DenseBaseline(turns, embeddings)
     return {
         "recency": RecencyBaseline(turns),
-        "bm25": BM25Baseline(turns),
-        "dense": DenseBaseline(turns, embeddings),
+        "bm25": bm25,
+        "dense": dense,
+        "rrf": RRFBaseline(turns, bm25, dense),
     }

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/locomo.py --data ../shared/data/locomo/locomo_dev.json \
         --out benchmarks/results/locomo_dev.json [--limit N] [--questions-per-conv M] \
-        [--redis-url URL] [--systems recency,bm25,dense,ours]
+        [--redis-url URL] [--systems recency,bm25,dense,rrf,ours,ours_minimized]
 
 Protocol (``BENCHMARKS.md`` §2). Each conversation is one user (``sample_id``) with its own
 simulated clock and a fresh Chroma folder in a temp dir. Each ``session_N`` is one session
@@ -23,6 +23,12 @@ The full dev file takes 15-30 min on a quiet 2-core machine, most of it our inge
 and Chroma writes) and queries. Conversations are independent, so slices can run in parallel and
 be joined: ``--offset I --limit N --details RAW_I.json`` per slice, then
 ``--merge RAW_*.json --out FILE``. ``--details`` holds no dialogue text, only ids and scores.
+
+Two systems of ours run in one run (BENCHMARKS.md §2.5): ``sessionstate`` keeps raw turns in
+the long-term store (``MemoryConfig(raw_turn_retention=None)``), ``sessionstate_minimized``
+uses the lifecycle's default, deleting a session's raw turns with its archive after 30 days,
+so that extracted memories, summaries and knowledge must carry recall. Each replays the
+conversation on its own.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ from benchmarks._locomo_metrics import (
 )
 
 OURS = "sessionstate"
+MINIMIZED = "sessionstate_minimized"
+OUR_SYSTEMS = ("ours", "ours_minimized")
 DEFAULT_K = 25
 TURN_GAP = timedelta(seconds=5)
 Rows = list[tuple[int, dict[str, float | None]]]
@@ -102,20 +110,31 @@ class OursRunner:
         redis_url: str | None,
         k: int,
         token_budget: int | None = None,
+        *,
+        keep_raw_turns: bool = True,
     ) -> None:
         self.root = root
         self.embeddings = embeddings
         self.redis_url = redis_url
         self.k = k
         self.token_budget = token_budget
+        self.keep_raw_turns = keep_raw_turns
         self.ingest_turns = 0
         self.ingest_seconds = 0.0
         self.details: list[dict[str, Any]] = []
+
+    def _settings(self) -> Any:
+        from langchain_sessionstate.config import MemoryConfig, Settings
+
+        if self.keep_raw_turns:
+            return Settings(memory=MemoryConfig(raw_turn_retention=None))
+        return Settings()  # the lifecycle's default: raw turns leave with the archive
 
     def _open(self, conv: data.Conversation, clock: Any) -> Any:
         from langchain_sessionstate.core import SessionMemory
 
         path = self.root / conv.sample_id
+        settings = self._settings()
         if self.redis_url:
             return SessionMemory.from_url(
                 self.redis_url,
@@ -123,8 +142,11 @@ class OursRunner:
                 spool_dir=path / "spool",
                 clock=clock,
                 embeddings=self.embeddings,
+                settings=settings,
             )
-        return SessionMemory.embedded(path, clock=clock, embeddings=self.embeddings)
+        return SessionMemory.embedded(
+            path, clock=clock, embeddings=self.embeddings, settings=settings
+        )
 
     def _replay(self, conv: data.Conversation, mem: Any, clock: Any) -> None:
         from langchain_core.messages import HumanMessage
@@ -224,12 +246,12 @@ def diagnose(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def system_name(k: int, token_budget: int | None) -> str:
+def system_name(k: int, token_budget: int | None, base: str = OURS) -> str:
     """Our system's report name; a non-default retriever setting is part of it."""
     if k == DEFAULT_K and token_budget is None:
-        return OURS
+        return base
     budget = f",budget={token_budget}" if token_budget is not None else ""
-    return f"{OURS}[k={k}{budget}]"
+    return f"{base}[k={k}{budget}]"
 
 
 def format_table(systems: dict[str, dict[str, dict[str, float | None]]]) -> str:
@@ -262,8 +284,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--redis-url", default=None, help="Redis short-term store (default in-process)")
     p.add_argument(
         "--systems",
-        default=",".join((*BASELINE_NAMES, "ours")),
-        help="comma-separated subset of recency,bm25,dense,ours",
+        default=",".join((*BASELINE_NAMES, *OUR_SYSTEMS)),
+        help="comma-separated subset of recency,bm25,dense,rrf,ours,ours_minimized "
+        "(ours keeps raw turns; ours_minimized deletes them with the archive, the default)",
     )
     p.add_argument("--k", type=int, default=DEFAULT_K, help="documents asked of our retriever")
     p.add_argument(
@@ -291,46 +314,60 @@ def build_report(
     data_path: str,
     conversations: int,
     rows: dict[str, Rows],
-    ours_name: str,
+    names: dict[str, str],
     raw: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The JSON report (BENCHMARKS.md format) from per-question rows and ours' raw record."""
-    systems = {(ours_name if name == "ours" else name): aggregate(r) for name, r in rows.items()}
+    """The JSON report (BENCHMARKS.md format) from per-question rows and ours' raw records.
+
+    ``names`` maps ``ours`` / ``ours_minimized`` to their report names.
+    """
+    systems = {names.get(name, name): aggregate(r) for name, r in rows.items()}
     total = len(next(iter(rows.values()))) if rows else 0
     report: dict[str, Any] = {
         "data": data_path,
         "questions": total,
         "conversations": conversations,
-        "ours": ours_name,
+        "ours": names.get("ours"),
+        "ours_minimized": names.get("ours_minimized"),
         "systems": systems,
         "ingest_turns_per_s": None,
         "query_p50_ms": None,
         "query_p99_ms": None,
     }
-    if raw is not None:
-        latencies = [float(d["latency_ms"]) for d in raw["questions"]]
-        rate = raw["ingest_turns"] / max(raw["ingest_seconds"], 1e-9)
-        report["ingest_turns_per_s"] = round(rate, 1)
-        report["query_p50_ms"] = round(percentile(latencies, 50), 2)
-        report["query_p99_ms"] = round(percentile(latencies, 99), 2)
-        report["ours_diagnostics"] = diagnose(raw["questions"])
+    for key, record in (raw or {}).get("runs", {}).items():
+        latencies = [float(d["latency_ms"]) for d in record["questions"]]
+        rate = record["ingest_turns"] / max(record["ingest_seconds"], 1e-9)
+        suffix = "" if key == "ours" else "_minimized"
+        report[f"ingest_turns_per_s{suffix}"] = round(rate, 1)
+        report[f"query_p50_ms{suffix}"] = round(percentile(latencies, 50), 2)
+        report[f"query_p99_ms{suffix}"] = round(percentile(latencies, 99), 2)
+        report[f"{'ours' if key == 'ours' else 'minimized'}_diagnostics"] = diagnose(
+            record["questions"]
+        )
     return report
 
 
 def merge(paths: Sequence[str]) -> tuple[dict[str, Any], dict[str, Rows]]:
     """Join raw records of runs over disjoint conversation slices into one raw record."""
     parts = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    keys = list(parts[0]["runs"])
     raw = {
         "data": parts[0]["data"],
-        "ours": parts[0]["ours"],
+        "names": parts[0]["names"],
         "conversations": sum(p["conversations"] for p in parts),
-        "ingest_turns": sum(p["ingest_turns"] for p in parts),
-        "ingest_seconds": sum(p["ingest_seconds"] for p in parts),
-        "questions": [d for p in parts for d in p["questions"]],
+        "scores": [row for p in parts for row in p["scores"]],
+        "runs": {
+            key: {
+                "ingest_turns": sum(p["runs"][key]["ingest_turns"] for p in parts),
+                "ingest_seconds": sum(p["runs"][key]["ingest_seconds"] for p in parts),
+                "questions": [d for p in parts for d in p["runs"][key]["questions"]],
+            }
+            for key in keys
+        },
     }
-    names = list(raw["questions"][0]["scores"]) if raw["questions"] else []
+    names = list(raw["scores"][0]["scores"]) if raw["scores"] else []
     rows: dict[str, Rows] = {
-        name: [(d["category"], d["scores"][name]) for d in raw["questions"]] for name in names
+        name: [(d["category"], d["scores"][name]) for d in raw["scores"]] for name in names
     }
     return raw, rows
 
@@ -340,17 +377,30 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None
     from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
 
     wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = set(wanted) - {*BASELINE_NAMES, "ours"}
+    unknown = set(wanted) - {*BASELINE_NAMES, *OUR_SYSTEMS}
     if unknown:
         raise SystemExit(f"unknown system(s) {sorted(unknown)!r} in --systems {args.systems!r}")
     conversations = data.load(args.data)[args.offset :]
     conversations = conversations[: args.limit] if args.limit is not None else conversations
     embeddings = MiniLMEmbeddings()
     rows: dict[str, Rows] = {name: [] for name in wanted}
+    categories: list[int] = []
     with tempfile.TemporaryDirectory(prefix="locomo-") as tmp:
-        ours = OursRunner(Path(tmp), embeddings, args.redis_url, args.k, args.ours_token_budget)
+        runners = {
+            key: OursRunner(
+                Path(tmp) / key,
+                embeddings,
+                args.redis_url,
+                args.k,
+                args.ours_token_budget,
+                keep_raw_turns=key == "ours",
+            )
+            for key in OUR_SYSTEMS
+            if key in rows
+        }
         for i, conv in enumerate(conversations, 1):
             questions = pick_questions(conv.questions, args.questions_per_conv)
+            categories += [q.category for q in questions]
             n_turns = len(conv.turns)
             print(
                 f"conversation {i}/{len(conversations)} {conv.sample_id}: "
@@ -367,38 +417,49 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None
                         for q, r in zip(questions, ranked, strict=True)
                     ]
             print(f"  baselines done in {time.perf_counter() - t0:.1f}s", flush=True)
-            if "ours" in rows:
-                before = ours.ingest_seconds
+            for key, runner in runners.items():
+                before = runner.ingest_seconds
 
-                def progress(n: int, total: int = len(questions)) -> None:
+                def progress(n: int, total: int = len(questions), key: str = key) -> None:
                     if n % 100 == 0 or n == total:
-                        print(f"  ours: {n}/{total} questions done", flush=True)
+                        print(f"  {key}: {n}/{total} questions done", flush=True)
 
-                ranked = ours.run(conv, questions, progress)
-                spent = ours.ingest_seconds - before
+                ranked = runner.run(conv, questions, progress)
+                spent = runner.ingest_seconds - before
                 print(
-                    f"  ours: {n_turns} turns ingested in {spent:.1f}s "
+                    f"  {key}: {n_turns} turns ingested in {spent:.1f}s "
                     f"({n_turns / max(spent, 1e-9):.1f} turns/s)",
                     flush=True,
                 )
-                rows["ours"] += [
+                rows[key] += [
                     (q.category, score_question(r, q.evidence, q.answer))
                     for q, r in zip(questions, ranked, strict=True)
                 ]
-    ours_name = system_name(args.k, args.ours_token_budget)
+    names = {
+        "ours": system_name(args.k, args.ours_token_budget),
+        "ours_minimized": system_name(args.k, args.ours_token_budget, MINIMIZED),
+    }
+    names = {key: name for key, name in names.items() if key in rows}
     raw: dict[str, Any] | None = None
-    if "ours" in rows:
-        for i, detail in enumerate(ours.details):
-            detail["scores"] = {name: r[i][1] for name, r in rows.items()}
+    if runners:
         raw = {
             "data": str(args.data),
-            "ours": ours_name,
+            "names": names,
             "conversations": len(conversations),
-            "ingest_turns": ours.ingest_turns,
-            "ingest_seconds": ours.ingest_seconds,
-            "questions": ours.details,
+            "scores": [
+                {"category": c, "scores": {name: r[i][1] for name, r in rows.items()}}
+                for i, c in enumerate(categories)
+            ],
+            "runs": {
+                key: {
+                    "ingest_turns": runner.ingest_turns,
+                    "ingest_seconds": runner.ingest_seconds,
+                    "questions": runner.details,
+                }
+                for key, runner in runners.items()
+            },
         }
-    return build_report(str(args.data), len(conversations), rows, ours_name, raw), raw
+    return build_report(str(args.data), len(conversations), rows, names, raw), raw
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -406,7 +467,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.merge:
         merged, rows = merge(args.merge)
-        report = build_report(merged["data"], merged["conversations"], rows, merged["ours"], merged)
+        report = build_report(
+            merged["data"], merged["conversations"], rows, merged["names"], merged
+        )
     else:
         if not args.data:
             raise SystemExit("--data is required unless --merge is given")
@@ -418,6 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\n{report['questions']} questions; ingest {report['ingest_turns_per_s']} turns/s; "
         f"query p50 {report['query_p50_ms']} ms, p99 {report['query_p99_ms']} ms"
     )
+    if report.get("ingest_turns_per_s_minimized") is not None:
+        print(
+            f"minimized: ingest {report['ingest_turns_per_s_minimized']} turns/s; query p50 "
+            f"{report['query_p50_ms_minimized']} ms, p99 {report['query_p99_ms_minimized']} ms"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -1,7 +1,8 @@
-"""Plot a ``locomo.py`` report: evidence recall@k and answer recall@B per system (overall).
+"""Plot a ``locomo.py`` report: evidence recall@B and answer recall@B per system (overall).
 
 Usage: ``python benchmarks/plot_locomo.py REPORT.json [--out FILE.png]`` (default: the report's
-path with ``.png``). Two panels side by side, one line per system; ours is drawn thicker.
+path with ``.png``). Two panels side by side, one line per system, by the token budget where a
+prompt lives; ours (raw turns kept, and minimized) are drawn thicker.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-K_VALUES = (5, 10, 25)
 BUDGETS = (256, 512, 1024)
 
 
@@ -24,20 +24,20 @@ def plot(report: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    ours = report.get("ours")
+    ours = {report.get("ours"), report.get("ours_minimized")}
     for name, result in report["systems"].items():
         overall = result["overall"]
-        width = 2.8 if name == ours else 1.4
-        ev = [overall.get(f"ev@{k}") for k in K_VALUES]
+        width = 2.8 if name in ours else 1.4
+        ev = [overall.get(f"ev@B{b}") for b in BUDGETS]
         ans = [overall.get(f"ans@B{b}") for b in BUDGETS]
-        left.plot(K_VALUES, ev, marker="o", linewidth=width, label=name)
+        left.plot(BUDGETS, ev, marker="o", linewidth=width, label=name)
         right.plot(BUDGETS, ans, marker="o", linewidth=width, label=name)
-    left.set(title="evidence recall@k", xlabel="k items", ylabel="% of gold turns", ylim=(0, 100))
+    left.set(title="evidence recall@B", xlabel="budget B (tokens)", ylabel="% of gold turns")
     right.set(title="answer recall@B", xlabel="budget B (tokens)", ylabel="% of answer words")
-    right.set_ylim(0, 100)
-    left.set_xticks(K_VALUES)
-    right.set_xscale("log", base=2)
-    right.set_xticks(BUDGETS, [str(b) for b in BUDGETS])
+    for ax in (left, right):
+        ax.set_ylim(0, 100)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(BUDGETS, [str(b) for b in BUDGETS])
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend()

@@ -173,6 +173,11 @@ class MemoryConfig:
             index was last read (only the new records: cost follows what changed).
         lexical_rebuild: how often that index is rebuilt from the user's whole tier (the
             only way to drop records another process deleted).
+        raw_turn_retention: how long raw conversation turns stay usable in the long-term
+            store (data minimization): recall stops showing turns older than this, and the
+            sweeper deletes a session's turns with its archive. Extracted memories,
+            summaries, knowledge and the journal stay. ``None`` keeps raw turns. It cannot
+            exceed ``LifecycleConfig.archive_retention`` (the turns go with the archive).
     """
 
     collection_prefix: str = "ss"
@@ -181,6 +186,7 @@ class MemoryConfig:
     recency_half_life: timedelta = timedelta(days=90)
     lexical_refresh: timedelta = timedelta(seconds=30)
     lexical_rebuild: timedelta = timedelta(hours=1)
+    raw_turn_retention: timedelta | None = timedelta(days=30)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.duplicate_threshold <= 1.0:
@@ -192,6 +198,8 @@ class MemoryConfig:
         for name in ("lexical_refresh", "lexical_rebuild"):
             if getattr(self, name) < timedelta(0):
                 raise InvalidInputError(f"{name} must not be negative, got {getattr(self, name)!r}")
+        if self.raw_turn_retention is not None:
+            _positive("raw_turn_retention", self.raw_turn_retention)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,3 +210,12 @@ class Settings:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     resumption: ResumptionConfig = field(default_factory=ResumptionConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+
+    def __post_init__(self) -> None:
+        retention = self.memory.raw_turn_retention
+        if retention is not None and retention > self.lifecycle.archive_retention:
+            raise InvalidInputError(
+                f"memory.raw_turn_retention ({retention}) cannot exceed "
+                f"lifecycle.archive_retention ({self.lifecycle.archive_retention}): raw turns "
+                "are deleted with their archive; use raw_turn_retention=None to keep them"
+            )

@@ -79,18 +79,27 @@ class SessionMemory:
         settings: Settings | None = None,
         worker_id: str | None = None,
     ) -> None:
-        from langchain_sessionstate.longterm import extract, journal, reflect, summarize
+        from langchain_sessionstate.longterm import extract, fallback, journal, reflect, summarize
 
         self.short_term = short_term
         self.long_term = long_term
         self.clock: Clock = clock or SystemClock()
         self.settings = settings or Settings()
-        # Each LLM-powered step uses the chat model when one is given, else its offline default.
+        # Each LLM-powered step uses the chat model when one is given, with its offline
+        # default as the safety net when the model fails; else the offline default alone.
         if chat_model is not None:
-            extractor = extractor or extract.LLMExtractor(chat_model)
-            summarizer = summarizer or summarize.LLMSummarizer(chat_model)
-            journal_writer = journal_writer or journal.LLMJournalWriter(chat_model)
-            reflector = reflector or reflect.LLMReflector(chat_model)
+            extractor = extractor or fallback.FallbackExtractor(
+                extract.LLMExtractor(chat_model), extract.OfflineExtractor()
+            )
+            summarizer = summarizer or fallback.FallbackSummarizer(
+                summarize.LLMSummarizer(chat_model), summarize.OfflineSummarizer()
+            )
+            journal_writer = journal_writer or fallback.FallbackJournalWriter(
+                journal.LLMJournalWriter(chat_model), journal.OfflineJournalWriter()
+            )
+            reflector = reflector or fallback.FallbackReflector(
+                reflect.LLMReflector(chat_model), reflect.OfflineReflector()
+            )
         self.extractor = extractor or extract.OfflineExtractor()
         self.summarizer = summarizer or summarize.OfflineSummarizer()
         self.journal_writer = journal_writer or journal.OfflineJournalWriter()
@@ -106,6 +115,7 @@ class SessionMemory:
             reflector=self.reflector,
             clock=self.clock,
             lifecycle=self.settings.lifecycle,
+            raw_turn_retention=self.settings.memory.raw_turn_retention,
         )
         self.sweeper = Sweeper(
             short_term,
@@ -123,6 +133,7 @@ class SessionMemory:
             config=self.settings.resumption,
             clock=self.clock,
             lease_ttl=self.settings.lifecycle.lease_ttl,
+            raw_turn_retention=self.settings.memory.raw_turn_retention,
         )
         self._owned: list[Any] = []
 

@@ -9,6 +9,7 @@ This module imports neither Redis nor Chroma.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -188,6 +189,7 @@ class MemoryKind(StrEnum):
     DECISION = "decision"
     OPEN_QUESTION = "open_question"
     FOLLOW_UP = "follow_up"
+    EVENT = "event"  # what someone said happened, happens or will happen, dated
     PATTERN = "pattern"
     KNOWLEDGE = "knowledge"
 
@@ -336,17 +338,35 @@ class ResumptionContext(_Model):
     degraded: bool = False  # live state was unreachable: context from long-term memory only
 
     def render(self, token_budget: int | None = None) -> str:
-        """Render items in rank order, one per line, cut at ``token_budget`` whitespace tokens."""
+        """Render items in rank order, one per line, within ``token_budget`` whitespace tokens.
+
+        Nothing is cut mid-sentence: an item too long for what is left keeps its leading
+        sentences that fit (none: it is skipped), and a shorter item after it may still fit.
+        """
         lines: list[str] = []
         used = 0
         for item in self.items:
             line = item.render()
-            words = line.split()
-            if token_budget is not None and used + len(words) > token_budget:
-                remaining = token_budget - used
-                if remaining > 0:
-                    lines.append(" ".join(words[:remaining]))
-                break
+            size = len(line.split())
+            if token_budget is not None and used + size > token_budget:
+                line = _leading_sentences(line, token_budget - used)
+                size = len(line.split())
+                if not line:
+                    continue
             lines.append(line)
-            used += len(words)
+            used += size
         return "\n".join(lines)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n")
+
+
+def _leading_sentences(text: str, budget: int) -> str:
+    """The longest run of ``text``'s first whole sentences within ``budget`` tokens."""
+    kept = ""
+    for m in [*_SENTENCE_END.finditer(text), None]:
+        head = text[: m.start()] if m is not None else text
+        if len(head.split()) > budget:
+            break
+        kept = head
+    return kept.rstrip()

@@ -29,7 +29,7 @@ import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired, cast
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
@@ -53,6 +53,7 @@ from langchain_sessionstate.adapters.context import (
 from langchain_sessionstate.checkpoint.runs import session_thread, stored_by_checkpointer
 from langchain_sessionstate.core import SessionMemory, messages_write_id
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
+from langchain_sessionstate.longterm.statements import is_filler
 from langchain_sessionstate.models import (
     Decision,
     Lease,
@@ -163,7 +164,9 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 def _last_question(text: str) -> str | None:
     sentences = [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
-    return sentences[-1] if sentences and sentences[-1].endswith("?") else None
+    last = sentences[-1] if sentences and sentences[-1].endswith("?") else None
+    # "Anything else?" keeps a conversation going; it leaves nothing open.
+    return None if last is None or is_filler(last) else last
 
 
 # Request openers dropped from a topic, so greetings read "we were on a trip to Kyoto".
@@ -246,6 +249,10 @@ def conflict_reply(resumption: ResumptionContext, held: Lease | LeaseHeldError) 
     return AIMessage(content=text, additional_kwargs={"sessionstate_conflict": marker})
 
 
+# A reply within this is the same exchange, not a break (a chat is answered in minutes).
+_PAUSE = timedelta(minutes=10)
+
+
 def _gap_words(resumption: ResumptionContext) -> str:
     gap = resumption.gap
     if gap is None:
@@ -259,15 +266,27 @@ def _gap_words(resumption: ResumptionContext) -> str:
     return f"{gap.days} days"
 
 
-def render_guidance(resumption: ResumptionContext, token_budget: int | None) -> str | None:
-    """The block appended to the system prompt, or None when there is nothing to say."""
+def render_guidance(
+    resumption: ResumptionContext,
+    token_budget: int | None,
+    *,
+    pause: timedelta = _PAUSE,
+) -> str | None:
+    """The block appended to the system prompt, or None when there is nothing to say.
+
+    A RESTORE within ``pause`` of the last turn is the same sitting: the conversation goes
+    on, and nothing speaks of a break.
+    """
     context = resumption.render(token_budget)
     decision = resumption.decision
     if decision is Decision.RESTORE:
-        lead = (
-            f"The user is back after a short break ({_gap_words(resumption)}) in the same "
-            "conversation: continue where it stopped, without greeting them again."
-        )
+        if resumption.gap is not None and resumption.gap < pause:
+            lead = "The conversation continues: pick up from the last message."
+        else:
+            lead = (
+                f"The user is back after a short break ({_gap_words(resumption)}) in the same "
+                "conversation: continue where it stopped, without greeting them again."
+            )
     elif decision is Decision.PRIME:
         lead = (
             f"The user returns after {_gap_words(resumption)}; this is a new conversation. "

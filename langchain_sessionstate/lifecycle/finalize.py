@@ -4,7 +4,8 @@ Every step is idempotent, so a worker killed anywhere and a rerun change nothing
 
 1. read the full history (``short_term.messages``); an empty session is just removed;
 2. extract drafts and store the ones this session has not stored yet (``long_term.add``
-   also dedups by deterministic id, so even a crash inside ``add`` cannot duplicate);
+   also dedups by deterministic id, so even a crash inside ``add`` cannot duplicate); an
+   earlier open question this session answers is closed by the answer's draft;
 3. summarise and ``put_summary`` (one id per session: a rerun overwrites);
 4. fold the summary into the journal unless the journal already includes the session;
 5. every ``reflect_every`` finished sessions of a user, reflect the current facts into
@@ -25,7 +26,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from langchain_core.messages import messages_from_dict
 
@@ -42,6 +43,8 @@ from langchain_sessionstate.longterm.base import (
     Reflector,
     Summarizer,
 )
+from langchain_sessionstate.longterm.events import answers
+from langchain_sessionstate.longterm.extract import question_subject, speaker_of, turn_id
 from langchain_sessionstate.models import (
     MemoryDraft,
     MemoryKind,
@@ -55,6 +58,8 @@ from langchain_sessionstate.shortterm.base import ShortTermStore
 logger = logging.getLogger(__name__)
 
 ARCHIVE_FORMAT = "sessionstate.archive/1"
+_OPEN_KINDS = (MemoryKind.OPEN_QUESTION, MemoryKind.FOLLOW_UP)
+_ARCHIVE_DEFAULT = LifecycleConfig().archive_retention
 # Archives are cold data: compress every one, whatever its size.
 _ARCHIVE_CODEC = ShortTermConfig(compress_threshold=1)
 
@@ -105,12 +110,16 @@ class SessionFinalizer:
         clock: Clock,
         lifecycle: LifecycleConfig,
         reflect_every: int = 3,
+        raw_turn_retention: timedelta | None = _ARCHIVE_DEFAULT,
     ) -> None:
         """Wire the steps.
 
         Args:
             reflect_every: reflect a user's facts into knowledge after every this many
                 finished sessions (counted by stored summaries); ignored without a reflector.
+            raw_turn_retention: ``MemoryConfig.raw_turn_retention``: when set, a session's
+                raw turns leave the long-term store with its archive
+                (:meth:`delete_raw_turns`); ``None`` keeps them.
         """
         self.short_term = short_term
         self.long_term = long_term
@@ -121,6 +130,7 @@ class SessionFinalizer:
         self.clock = clock
         self.lifecycle = lifecycle
         self.reflect_every = reflect_every
+        self.raw_turn_retention = raw_turn_retention
 
     def finalize(self, user_id: str, session_id: str) -> FinalizeReport:
         """Finish one session now (whatever its idle time); see the module docstring."""
@@ -205,6 +215,7 @@ class SessionFinalizer:
         extra: Sequence[MemoryDraft] = (),
     ) -> tuple[Counter[str], int]:
         drafts = [*self.extractor.extract(user_id, session_id, turns), *extra]
+        drafts += self._answers(user_id, session_id, turns)
         stored = {
             _draft_key(m.tier, m.content)
             for m in self.long_term.list_memories(user_id, session_id=session_id)
@@ -213,13 +224,49 @@ class SessionFinalizer:
         outcomes = self.long_term.add(user_id, fresh, now=now) if fresh else []
         return Counter(o.action for o in outcomes), len(drafts) - len(fresh)
 
+    def _answers(
+        self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
+    ) -> list[MemoryDraft]:
+        """Drafts that close the user's earlier open questions this session answers."""
+        questions = [
+            m
+            for m in self.long_term.list_memories(
+                user_id, kinds=list(_OPEN_KINDS), include_outdated=False
+            )
+            if m.session_id != session_id
+        ]
+        if not questions:
+            return []
+        return answers(
+            questions,
+            session_id,
+            turns,
+            turn_id=lambda tm, i: turn_id(tm, session_id, i),
+            speaker_of=speaker_of,
+        )
+
+    def delete_raw_turns(self, user_id: str, session_id: str) -> int:
+        """Delete one session's raw turns from the long-term store (data minimization), unless
+        raw turns are kept (``raw_turn_retention=None``); the sweeper calls this when the
+        session's archive is deleted. Returns the number deleted."""
+        if self.raw_turn_retention is None:
+            return 0
+        return self.long_term.delete_session_turns(user_id, session_id)
+
     def _reflect(self, user_id: str, now: datetime) -> int:
         if self.reflector is None:
             return 0
         finished = len(self.long_term.summaries(user_id))
         if not reflection_due(finished, self.reflect_every):
             return 0
-        facts = self.long_term.list_memories(user_id, tiers=[Tier.FACTS], include_outdated=False)
+        # Events are history, not traits: reflection reads the claims and patterns.
+        facts = [
+            m
+            for m in self.long_term.list_memories(
+                user_id, tiers=[Tier.FACTS], include_outdated=False
+            )
+            if m.kind is not MemoryKind.EVENT
+        ]
         if not facts:
             return 0
         drafts: list[MemoryDraft] = self.reflector.reflect(user_id, facts, now=now)
@@ -237,6 +284,7 @@ def open_item_drafts(state: SessionState, session_id: str) -> list[MemoryDraft]:
             tier=Tier.FACTS,
             kind=MemoryKind.OPEN_QUESTION,
             content=question.strip(),
+            subject=question_subject(question),
             session_id=session_id,
             source_turn_ids=last_turn,
             observed_at=state.last_active,

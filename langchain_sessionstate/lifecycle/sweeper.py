@@ -8,7 +8,8 @@ due, never to the sessions stored. Each pass has three stages, oldest first, in 
 1. ACTIVE sessions idle longer than ``soft_expiry`` -> ``set_status(SOFT_EXPIRED)``;
 2. SOFT_EXPIRED sessions idle longer than ``hard_expiry`` -> ``claim``, re-check with the
    freshly loaded state (:func:`~.policy.due_action`), ``finalizer.finalize``, ``release``;
-3. archives past their ``delete_at`` -> ``delete_archive``.
+3. archives past their ``delete_at`` -> the session's raw turns leave the long-term store
+   (``finalizer.delete_raw_turns``, unless raw turns are kept), then ``delete_archive``.
 
 Several sweepers in several processes are safe: a claim (with a clock-based ttl) gives each
 session to one worker; a worker killed mid-session leaves a claim that expires, and the next
@@ -281,7 +282,12 @@ class Sweeper:
         return due_action(now, state.last_active, state.status, self.lifecycle) is Due.HARD_EXPIRE
 
     def _delete_archive(self, user_id: str, session_id: str, report: SweepReport) -> bool:
+        # Raw turns in the long-term store go with the archive (data minimization); first,
+        # so that a failure leaves the archive due and both are retried next pass.
+        purge = getattr(self.finalizer, "delete_raw_turns", None)
         try:
+            if purge is not None:
+                purge(user_id, session_id)
             self.short_term.delete_archive(user_id, session_id)
         except StoreUnavailableError:
             raise  # the whole pass stops: every other item would fail the same way

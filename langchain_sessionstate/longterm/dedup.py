@@ -8,8 +8,12 @@ memories filling the same ``subject``), :func:`decide` says what to write:
    a superseded memory asserted again later is revived and supersedes its replacement;
 2. raw turns: ``added`` (no semantic dedup);
 3. a near neighbour with the opposite stance ("likes X" / "no longer likes X"), or a current
-   memory of the same subject with other content, is superseded by the newer of the two;
+   memory of the same subject with other content, is superseded by the newer of the two; a
+   claim carrying an open question's subject answers it: the question is closed (superseded);
 4. a neighbour at or above the duplicate threshold with the same stance is ``confirmed``.
+
+Events (what someone did, when) are history: only an exact repeat confirms one, and nothing
+supersedes one.
 
 The store executes the plan under a per-user lock.
 """
@@ -22,7 +26,12 @@ from datetime import datetime
 
 from langchain_sessionstate.longterm.schema import kind_family
 from langchain_sessionstate.longterm.text import normalize, polarity
-from langchain_sessionstate.models import Memory, MemoryDraft, Tier, WriteOutcome
+from langchain_sessionstate.models import Memory, MemoryDraft, MemoryKind, Tier, WriteOutcome
+
+# The subject prefix of open questions (spelled in extraction, where they are made).
+QUESTION_SUBJECT = "question: "
+_OPEN = kind_family(MemoryKind.OPEN_QUESTION)
+_HISTORY = kind_family(MemoryKind.EVENT)
 
 
 @dataclass
@@ -98,21 +107,31 @@ def decide(
         )
     stance = polarity(draft.content)
     rivals: list[Memory] = []
-    for mem, sim in neighbours:
+    # Events are history: a later event neither contradicts nor repeats an earlier one
+    # ("went to the support group" in May and in June are two memories).
+    history = family == _HISTORY
+    for mem, sim in [] if history else neighbours:
         if mem.id == memory_id or not mem.is_current or kind_family(mem.kind) != family:
             continue
         if sim >= contradiction_threshold and polarity(mem.content) != stance:
             rivals.append(mem)
     if draft.subject:
+        # An answer to an open question carries the question's subject and closes it.
+        closes = family != _OPEN and draft.subject.startswith(QUESTION_SUBJECT)
         rivals += [
             m
             for m in same_subject
             if m.id != memory_id
             and m.is_current
-            and kind_family(m.kind) == family
             and m.subject == draft.subject
-            and m.speaker == draft.speaker
-            and normalize(m.content) != normalize(draft.content)
+            and (
+                (closes and kind_family(m.kind) == _OPEN)
+                or (
+                    kind_family(m.kind) == family
+                    and m.speaker == draft.speaker
+                    and normalize(m.content) != normalize(draft.content)
+                )
+            )
             and all(m.id != r.id for r in rivals)
         ]
 
@@ -135,7 +154,7 @@ def decide(
             writes=[revived, *retired],
         )
 
-    if not rivals:
+    if not rivals and not history:
         dupes = [
             (m, s)
             for m, s in neighbours

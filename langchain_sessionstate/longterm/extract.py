@@ -1,16 +1,16 @@
 """Extraction: messages of a session -> memory drafts with provenance.
 
 Both extractors emit every message as a raw TURNS-tier draft. :class:`OfflineExtractor` adds
-facts found by precompiled first-person patterns (preferences, favourites, job, home, family,
-decisions, follow-ups), unanswered questions and topics a speaker keeps returning to; each
-fact carries a normalised ``subject`` slot so a later contradiction supersedes it.
-:class:`LLMExtractor` asks any chat model for structured output instead. The transcript
-rendering and result parsing are pure functions shared by the sync and async paths.
+third-person claims found by first-person patterns (each with a normalised ``subject`` slot so
+a later contradiction supersedes it), one dated EVENT per message that states something,
+unanswered questions, recurring topics and style patterns. :class:`LLMExtractor` asks any chat
+model for the same kinds as structured output. Every memory names its speaker, cites its
+source turns and carries absolute dates. The transcript rendering and result parsing are pure
+functions shared by the sync and async paths.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -20,7 +20,18 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from langchain_sessionstate.longterm.base import TURN_POSITION, Extractor
-from langchain_sessionstate.longterm.text import STOPWORDS, normalize, tokens
+from langchain_sessionstate.longterm.dates import resolve
+from langchain_sessionstate.longterm.dedup import QUESTION_SUBJECT
+from langchain_sessionstate.longterm.events import event_drafts, style_drafts
+from langchain_sessionstate.longterm.patterns import pattern_facts
+from langchain_sessionstate.longterm.statements import (
+    PHATIC,
+    bare_question,
+    display_name,
+    is_filler,
+    is_question,
+)
+from langchain_sessionstate.longterm.text import normalize, sentences, tokens
 from langchain_sessionstate.models import MemoryDraft, MemoryKind, Tier, TimedMessage
 
 # --------------------------------------------------------------------------- shared helpers
@@ -65,119 +76,23 @@ def _is_assistant(tm: TimedMessage) -> bool:
     return tm.message.type in ("ai", "tool", "system") and not tm.message.name
 
 
-# --------------------------------------------------------------------------- offline patterns
+# --------------------------------------------------------------------------- offline
 
-# The object of a statement runs to the end of its clause ("... and I ..." starts another).
-_OBJ = r"(?P<obj>[^.,;!?\n]{2,80}?)(?=\s+(?:and|but|because|so|while)\s+I\b|[.,;!?\n]|$)"
-_PATTERNS: list[tuple[MemoryKind, str | None, re.Pattern[str]]] = [
-    (
-        MemoryKind.PREFERENCE,
-        "favorite {what}",
-        re.compile(
-            r"\bmy (?:absolute |all-time )?(?:favou?rite|fave?) (?P<what>[a-z][a-z ]{1,30}?) "
-            r"(?:is|are|was|has always been) " + _OBJ,
-            re.I,
-        ),
-    ),
-    (
-        MemoryKind.PREFERENCE,
-        "likes {obj}",
-        re.compile(
-            r"\bI(?: (?:really|absolutely|totally|just|still|also|now))?(?: (?P<neg>no longer|"
-            r"don't|do not|never|didn't|stopped|can't|cannot))?(?: (?:really|even))? "
-            r"(?P<verb>love|like|enjoy|adore|prefer|hate|dislike|stand|liking|loving|enjoying)s? "
-            + _OBJ,
-            re.I,
-        ),
-    ),
-    (
-        MemoryKind.PREFERENCE,
-        "likes {obj}",
-        re.compile(
-            r"\bI(?:'m| am) (?:really |so |not )?(?:into|a (?:big |huge )?fan of) " + _OBJ, re.I
-        ),
-    ),
-    (
-        MemoryKind.ROLE,
-        "job",
-        re.compile(
-            r"\b(?:I (?:work|am working|'m working) as|my job is|I(?:'m| am) employed as|"
-            r"I work (?:at|for)|my job as) " + _OBJ,
-            re.I,
-        ),
-    ),
-    (
-        MemoryKind.ROLE,
-        None,
-        re.compile(r"\bI(?:'m| am) (?:a|an) " + _OBJ, re.I),
-    ),
-    (
-        MemoryKind.FACT,
-        "home",
-        re.compile(
-            r"\bI (?:live|am living|'m living|just moved|moved|relocated) (?:in|to) " + _OBJ, re.I
-        ),
-    ),
-    (
-        MemoryKind.FACT,
-        "{rel} name",
-        re.compile(
-            r"\bmy (?P<rel>wife|husband|partner|son|daughter|mom|mother|dad|father|brother|"
-            r"sister|dog|cat|boyfriend|girlfriend|best friend|boss)(?:'s name is| is named| is "
-            r"called| named| called) " + _OBJ,
-            re.I,
-        ),
-    ),
-    (
-        MemoryKind.FACT,
-        None,
-        re.compile(
-            r"\b(?:my (?:wife|husband|partner|son|daughter|kids|children|mom|mother|dad|father|"
-            r"brother|sister|family|dog|cat|boyfriend|girlfriend|friend|friends|boss) |"
-            r"I (?:have|'ve got|have got) (?:a|an|two|three|four|\d+) |I(?:'ve| have) been "
-            r"[a-z]+ing |I (?:went|go|started|finished|joined|visited|bought|adopted) )" + _OBJ,
-            re.I,
-        ),
-    ),
-    (
-        MemoryKind.DECISION,
-        None,
-        re.compile(
-            r"\b(?:I(?:'ve| have)? decided|I'll go with|I will go with|I(?:'m| am) going to|"
-            r"I chose|I picked|I plan to|I'm planning to|let's|we'll go with|we decided) " + _OBJ,
-            re.I,
-        ),
-    ),
-    (
-        MemoryKind.FOLLOW_UP,
-        None,
-        re.compile(
-            r"\b(?:remind me|I'll get back to you|I will get back to you|next time|follow up|"
-            r"don't forget|let me know)\b" + r"(?P<obj>[^.!?\n]{0,80})",
-            re.I,
-        ),
-    ),
-]
-# One cheap pass decides whether a sentence can match any pattern at all.
-_TRIGGER = re.compile(r"\b(?:I|I'm|I've|I'll|my|let's|we'll|we|remind|next|follow|don't)\b", re.I)
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _MIN_TOPIC_TURNS = 3
 
 
-def _subject(template: str | None, m: re.Match[str]) -> str | None:
-    if template is None:
-        return None
-    groups = {k: v for k, v in m.groupdict().items() if v}
-    if "obj" in groups and "{obj}" in template:
-        head = [t for t in tokens(groups["obj"]) if t not in STOPWORDS][:3]
-        if not head:
-            return None
-        groups["obj"] = " ".join(head)
-    return normalize(template.format_map(defaultdict(str, groups)))
+def question_subject(question: str) -> str:
+    """The slot of an open question: a later answer closes it by this subject."""
+    return QUESTION_SUBJECT + normalize(question)[:120]
 
 
 class OfflineExtractor(Extractor):
     """Rule-based extraction without an LLM: cheap, general, deterministic.
+
+    Emits, besides the raw turns: slot-filling claims in the third person (preferences, job,
+    home, family, decisions, follow-ups; :mod:`.patterns`), one dated EVENT per message that
+    states something (:mod:`.events`), questions nobody answered, the topics a speaker keeps
+    returning to and how each speaker wrote (style patterns for reflection).
 
     Args:
         min_topic_turns: a content word a speaker uses in this many of their messages of
@@ -190,8 +105,9 @@ class OfflineExtractor(Extractor):
     def extract(
         self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
     ) -> list[MemoryDraft]:
-        """Raw turn drafts plus pattern-matched facts, open questions and recurring topics."""
+        """Raw turn drafts plus claims, events, open questions and patterns."""
         drafts = turn_drafts(session_id, turns)
+        claimed: set[tuple[int, str]] = set()
         topic_turns: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, tm in enumerate(turns):
             if _is_assistant(tm):
@@ -199,47 +115,29 @@ class OfflineExtractor(Extractor):
             text = message_text(tm)
             speaker = speaker_of(tm)
             tid = turn_id(tm, session_id, i)
-            for sentence in _SENTENCE.findall(text):
-                drafts += self._facts(sentence.strip(), speaker, session_id, tid, tm)
-            for word in set(tokens(text)):
-                topic_turns[(speaker, word)].append(i)
+            for sentence in sentences(text):
+                facts = pattern_facts(sentence, speaker, session_id, tid, tm.at, position=i)
+                if facts and facts[0].kind is not MemoryKind.FOLLOW_UP:
+                    claimed.add((i, sentence))
+                drafts += facts
+            for word in sorted(set(tokens(text))):
+                if word.isalpha():
+                    topic_turns[(speaker, word)].append(i)
+        how: dict[str, Any] = {
+            "turn_id": lambda tm, i: turn_id(tm, session_id, i),
+            "speaker_of": speaker_of,
+            "is_assistant": _is_assistant,
+        }
+        drafts += event_drafts(session_id, turns, skip=lambda i, s: (i, s) in claimed, **how)
         drafts += self.open_questions(session_id, turns)
         drafts += self._topics(session_id, turns, topic_turns)
+        drafts += style_drafts(session_id, turns, **how)
         return drafts
 
-    def _facts(
-        self, sentence: str, speaker: str, session_id: str, tid: str, tm: TimedMessage
-    ) -> list[MemoryDraft]:
-        if not sentence or not _TRIGGER.search(sentence):
-            return []
-        out: list[MemoryDraft] = []
-        seen: set[str | None] = set()
-        for kind, template, pattern in _PATTERNS:
-            m = pattern.search(sentence)
-            if m is None:
-                continue
-            subject = _subject(template, m)
-            if subject in seen or (subject is None and out):
-                continue  # a generic pattern adds nothing once the sentence is captured
-            seen.add(subject)
-            out.append(
-                MemoryDraft(
-                    tier=Tier.FACTS,
-                    kind=kind,
-                    # A second fact of one sentence keeps its own clause, so its id differs.
-                    content=sentence if not out else m.group(0).strip(),
-                    subject=subject,
-                    speaker=speaker,
-                    session_id=session_id,
-                    source_turn_ids=[tid],
-                    observed_at=tm.at,
-                    confidence=0.7,
-                )
-            )
-        return out
-
     def open_questions(self, session_id: str, turns: Sequence[TimedMessage]) -> list[MemoryDraft]:
-        """Questions no other speaker replied to after they were asked."""
+        """Questions no other speaker replied to after they were asked (small talk such as
+        "Anything else?" is no open question)."""
+        names = {display_name(speaker_of(tm)) for tm in turns}
         out: list[MemoryDraft] = []
         for i, tm in enumerate(turns):
             text = message_text(tm)
@@ -248,12 +146,16 @@ class OfflineExtractor(Extractor):
             speaker = speaker_of(tm)
             if any(speaker_of(later) != speaker for later in turns[i + 1 :]):
                 continue
-            question = next((s.strip() for s in _SENTENCE.findall(text) if "?" in s), text)
+            asked = [s for s in sentences(text) if is_question(s) and not is_filler(s, names)]
+            if not asked:
+                continue
+            question = resolve(bare_question(asked[-1]), tm.at)
             out.append(
                 MemoryDraft(
                     tier=Tier.FACTS,
                     kind=MemoryKind.OPEN_QUESTION,
                     content=question,
+                    subject=question_subject(question),
                     speaker=speaker,
                     session_id=session_id,
                     source_turn_ids=[turn_id(tm, session_id, i)],
@@ -270,17 +172,25 @@ class OfflineExtractor(Extractor):
         topic_turns: dict[tuple[str, str], list[int]],
     ) -> list[MemoryDraft]:
         """Content words a speaker keeps returning to within the session."""
-        counts = Counter({key: len(idx) for key, idx in topic_turns.items()})
+        names = {display_name(speaker_of(tm)).lower() for tm in turns}
+        counts = Counter(
+            {
+                key: len(idx)
+                for key, idx in topic_turns.items()
+                if key[1] not in PHATIC and key[1] not in names
+            }
+        )
         out: list[MemoryDraft] = []
         for (speaker, word), n in counts.most_common(3):
             if n < self.min_topic_turns:
                 break
             idx = topic_turns[(speaker, word)][:3]
+            name = display_name(speaker)
             out.append(
                 MemoryDraft(
                     tier=Tier.FACTS,
                     kind=MemoryKind.PATTERN,
-                    content=f"{speaker} keeps coming back to {word}",
+                    content=f"{name[:1].upper() + name[1:]} kept coming back to {word}.",
                     subject=f"topic {word}",
                     speaker=speaker,
                     session_id=session_id,
@@ -295,7 +205,7 @@ class OfflineExtractor(Extractor):
 # --------------------------------------------------------------------------- LLM extraction
 
 KindName = Literal[
-    "preference", "fact", "role", "decision", "open_question", "follow_up", "pattern"
+    "preference", "fact", "role", "decision", "event", "open_question", "follow_up", "pattern"
 ]
 
 
@@ -303,7 +213,16 @@ class ExtractedMemory(BaseModel):
     """One memory the model found, citing the turns it states."""
 
     kind: KindName = Field(description="what the memory is about")
-    content: str = Field(description="a self-contained statement, third person")
+    content: str = Field(
+        description="a self-contained statement naming the person, in the third person, "
+        "with absolute dates (e.g. 'on 7 May 2023', never 'yesterday')"
+    )
+    speaker: str | None = Field(
+        default=None, description="who it is about, as named in the transcript"
+    )
+    when: str | None = Field(
+        default=None, description="for an event, when it happened: ISO date or month"
+    )
     subject: str | None = Field(
         default=None, description="the slot it fills, e.g. 'favorite color', 'job', 'home city'"
     )
@@ -319,17 +238,20 @@ class ExtractionResult(BaseModel):
 
 EXTRACTION_PROMPT = (
     "You maintain long-term memory about the people in a conversation. From the transcript, "
-    "list durable memories: preferences, facts, roles, decisions, open questions, follow-ups "
-    "and behaviour patterns. Each memory is one self-contained sentence naming the person, "
-    "with a short normalised subject slot when it fills one (e.g. 'job', 'home city', "
-    "'favorite food') and the ids of the turns that state it. Skip small talk."
+    "list what is worth remembering once the transcript is deleted: events (who did what, "
+    "when), preferences, facts, roles, decisions, open questions, follow-ups and behaviour "
+    "patterns. Each memory is one self-contained sentence in the third person naming the "
+    "person it is about; resolve relative dates ('yesterday', 'last Friday', 'next month') "
+    "to absolute dates from the time of the turn that says them. Give the speaker, a short "
+    "normalised subject slot when it fills one (e.g. 'job', 'home city', 'favorite food') "
+    "and the ids of the turns that state it. Skip small talk, greetings and thanks."
 )
 
 
 def render_transcript(session_id: str, turns: Sequence[TimedMessage]) -> str:
     """``[turn id] (date) speaker: text`` lines: what the model reads and cites."""
     return "\n".join(
-        f"[{turn_id(tm, session_id, i)}] ({tm.at:%Y-%m-%d %H:%M}) {speaker_of(tm)}: "
+        f"[{turn_id(tm, session_id, i)}] ({tm.at:%Y-%m-%d %H:%M, %A}) {speaker_of(tm)}: "
         f"{message_text(tm)}"
         for i, tm in enumerate(turns)
     )
@@ -338,12 +260,17 @@ def render_transcript(session_id: str, turns: Sequence[TimedMessage]) -> str:
 def drafts_from_result(
     session_id: str, turns: Sequence[TimedMessage], result: Any
 ) -> list[MemoryDraft]:
-    """Turn a structured result into FACTS drafts; unknown turn ids are dropped."""
+    """Turn a structured result into FACTS drafts; unknown turn ids are dropped.
+
+    The speaker is the one the model names when it appears in the transcript, else the
+    speaker of the first cited turn; an open question gets its closable subject.
+    """
     if isinstance(result, dict):
         result = ExtractionResult.model_validate(result)
     if not isinstance(result, ExtractionResult):
         raise TypeError(f"expected ExtractionResult, got {type(result).__name__}")
     by_id = {turn_id(tm, session_id, i): tm for i, tm in enumerate(turns)}
+    speakers = {speaker_of(tm).lower(): speaker_of(tm) for tm in turns}
     last = max((tm.at for tm in turns), default=None)
     out: list[MemoryDraft] = []
     for item in result.memories:
@@ -351,17 +278,25 @@ def drafts_from_result(
         when = max((by_id[t].at for t in cited), default=last)
         if when is None or not item.content.strip():
             continue
+        kind = MemoryKind(item.kind)
+        speaker = speakers.get((item.speaker or "").strip().lower()) or (
+            speaker_of(by_id[cited[0]]) if cited else None
+        )
+        subject = normalize(item.subject) if item.subject else None
+        if kind is MemoryKind.OPEN_QUESTION:
+            subject = question_subject(item.content)
         out.append(
             MemoryDraft(
                 tier=Tier.FACTS,
-                kind=MemoryKind(item.kind),
+                kind=kind,
                 content=item.content.strip(),
-                subject=normalize(item.subject) if item.subject else None,
-                speaker=speaker_of(by_id[cited[0]]) if cited else None,
+                subject=subject,
+                speaker=speaker,
                 session_id=session_id,
                 source_turn_ids=cited,
                 observed_at=when,
                 confidence=item.confidence,
+                metadata={"when": item.when.strip()} if item.when and item.when.strip() else {},
             )
         )
     return out

@@ -17,6 +17,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from langchain_sessionstate.longterm.base import JournalWriter
+from langchain_sessionstate.longterm.dates import day
 from langchain_sessionstate.longterm.text import sentences
 from langchain_sessionstate.models import Journal, JournalEntry, SessionSummary
 
@@ -65,12 +66,13 @@ class OfflineJournalWriter(JournalWriter):
                     t.strip() for t in e.text.rsplit("(topics: ", 1)[1].rstrip(")").split(",")
                 )
         n = len(entries)
-        parts = [f"{n} conversation{'s' if n != 1 else ''} since {entries[0].at:%Y-%m-%d}."]
-        recurring = [t for t, c in topics.most_common(4) if c > 1 or n == 1]
+        parts = [f"{n} conversation{'s' if n != 1 else ''} since {day(entries[0].at.date())}."]
+        recurring = [t for t, c in topics.most_common(4) if (c > 1 or n == 1) and t.isalpha()]
         if recurring:
             parts.append(f"Recurring topics: {', '.join(recurring)}.")
         for e in entries[-self.recent :]:
-            parts.append(f"On {e.at:%Y-%m-%d}: {e.text}")
+            # The entry keeps its topics for the count above; the narrative says them once.
+            parts.append(f"On {day(e.at.date())}: {e.text.rsplit(' (topics: ', 1)[0]}")
         if summary.open_questions:
             parts.append(f"Left open last time: {summary.open_questions[0]}")
         return Journal(

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from langchain_sessionstate.longterm.text import tokens
+from langchain_sessionstate.longterm.text import terms as index_terms
 
 __all__ = ["LexicalCache", "LexicalEntry", "LexicalIndex", "best", "index_text"]
 
@@ -64,7 +64,7 @@ class LexicalIndex:
         with self._lock:
             for doc_id, text in docs:
                 self._drop(doc_id)
-                terms = Counter(tokens(text))
+                terms = Counter(index_terms(text))
                 self._terms[doc_id] = terms
                 self._len[doc_id] = n = sum(terms.values())
                 self._total += n
@@ -94,7 +94,7 @@ class LexicalIndex:
         with self._lock:
             n = len(self._len)
             avg = (self._total / n) if n else 1.0
-            for term in set(tokens(query)):
+            for term in set(index_terms(query)):
                 posting = self._postings.get(term)
                 if not posting:
                     continue

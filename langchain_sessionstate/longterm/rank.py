@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from langchain_sessionstate.longterm.text import tokens
+from langchain_sessionstate.longterm.text import terms
 from langchain_sessionstate.models import Memory
 
 Fusion = Literal["weighted", "rrf"]
@@ -100,7 +100,7 @@ def rerank(
     lex = (
         list(lexical)
         if lexical is not None
-        else bm25(tokens(query), [tokens(c.memory.content) for c in candidates])
+        else bm25(terms(query), [terms(c.memory.content) for c in candidates])
     )
     rec = [recency(c.memory.last_confirmed, now, half_life) for c in candidates]
     conf = [confirmation_bonus(c.memory.confirmations) for c in candidates]

@@ -2,14 +2,16 @@
 
 :class:`OfflineReflector` writes, per speaker, one profile line gathering their current
 preferences, roles and facts that fill a subject slot (subject ``profile <speaker>``, so a
-newer profile supersedes the older), and one line per fact or pattern confirmed at least
-``min_confirmations`` times. Every draft cites the source turns of the facts it merges.
+newer profile supersedes the older), their behaviour across sessions (communication style,
+technical level, the topics they ask about most; :func:`behaviour`), and one line per fact or
+pattern confirmed at least ``min_confirmations`` times. Every draft cites the source turns of
+the facts it merges.
 :class:`LLMReflector` lets a chat model do the synthesis, citing facts by id.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -19,10 +21,18 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from langchain_sessionstate.longterm.base import Reflector
+from langchain_sessionstate.longterm.events import STYLE
+from langchain_sessionstate.longterm.statements import display_name
 from langchain_sessionstate.models import Memory, MemoryDraft, MemoryKind, Tier
 
 _PROFILE_KINDS = (MemoryKind.PREFERENCE, MemoryKind.ROLE, MemoryKind.FACT)
 _MAX_CITED = 12
+# Chat messages under 10 words read as short, over 30 as long.
+_SHORT_WORDS = 10
+_LONG_WORDS = 30
+# Technical terms in a third of someone's messages: technical; in a tenth: somewhat.
+_TECHNICAL_SHARE = 1 / 3
+_SOME_TECHNICAL_SHARE = 1 / 10
 
 
 def _cite(facts: Sequence[Memory]) -> list[str]:
@@ -70,7 +80,10 @@ class OfflineReflector(Reflector):
                     confidence=min(f.confidence for f in items),
                 )
             )
+        drafts += behaviour(current)
         for f in current:
+            if f.kind is MemoryKind.PATTERN and (f.subject or "").startswith(STYLE):
+                continue
             if f.confirmations >= self.min_confirmations:
                 drafts.append(
                     MemoryDraft(
@@ -86,6 +99,77 @@ class OfflineReflector(Reflector):
                     )
                 )
         return drafts
+
+
+def behaviour(facts: Sequence[Memory]) -> list[MemoryDraft]:
+    """Per speaker, behaviour across sessions from the per-session style patterns: how they
+    write (message length, questions, exclamations), their technical level and the topics
+    they ask about most. Each is one knowledge line whose subject makes the next reflection
+    replace it."""
+    by_speaker: dict[str, list[Memory]] = defaultdict(list)
+    for f in facts:
+        if f.kind is MemoryKind.PATTERN and (f.subject or "").startswith(STYLE) and f.speaker:
+            by_speaker[f.speaker].append(f)
+    drafts: list[MemoryDraft] = []
+    for speaker, styles in sorted(by_speaker.items()):
+        total = Counter[str]()
+        topics = Counter[str]()
+        for f in styles:
+            total.update({k: int(v) for k, v in f.metadata.items() if isinstance(v, int | float)})
+            topics.update(t for t in str(f.metadata.get("asked_topics", "")).split(",") if t)
+        messages = total["messages"]
+        if not messages:
+            continue
+        name = display_name(speaker)
+        name = name[:1].upper() + name[1:]
+        words = total["words"] / messages
+        length = "short" if words < _SHORT_WORDS else "long" if words > _LONG_WORDS else "medium"
+        style = (
+            f"{name} writes {length} messages (about {round(words)} words, over {messages} "
+            f"messages in {len(styles)} conversations) and asks a question in "
+            f"{_share(total['questions'], messages)} of them"
+        )
+        if total["exclamations"] >= messages / 2:
+            style += ", often with exclamation marks"
+        technical = total["technical"] / messages
+        level = (
+            "technical"
+            if technical >= _TECHNICAL_SHARE
+            else "somewhat technical"
+            if technical >= _SOME_TECHNICAL_SHARE
+            else "non-technical"
+        )
+        lines = [
+            (f"style {speaker}", style + "."),
+            (
+                f"technical level {speaker}",
+                f"{name}'s technical level: {level} (technical terms in "
+                f"{_share(total['technical'], messages)} of their messages).",
+            ),
+        ]
+        if topics:
+            asked = ", ".join(f"{t} ({n})" for t, n in topics.most_common(5))
+            lines.append((f"asked topics {speaker}", f"{name} asks most about: {asked}."))
+        cited = _cite(sorted(styles, key=lambda f: f.observed_at)[-4:])
+        at = max(f.last_confirmed for f in styles)
+        drafts += [
+            MemoryDraft(
+                tier=Tier.KNOWLEDGE,
+                kind=MemoryKind.KNOWLEDGE,
+                content=content,
+                subject=subject.lower(),
+                speaker=speaker,
+                source_turn_ids=cited,
+                observed_at=at,
+                confidence=0.6,
+            )
+            for subject, content in lines
+        ]
+    return drafts
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%" if whole else "0%"
 
 
 class Insight(BaseModel):

@@ -67,6 +67,7 @@ _FAMILY: dict[MemoryKind, str] = {
     MemoryKind.DECISION: "decision",
     MemoryKind.OPEN_QUESTION: "open",
     MemoryKind.FOLLOW_UP: "open",
+    MemoryKind.EVENT: "event",
     MemoryKind.PATTERN: "pattern",
     MemoryKind.KNOWLEDGE: "knowledge",
 }

@@ -1,10 +1,10 @@
-"""Session summaries: extractive offline, or by any chat model.
+"""Session summaries: offline from the session's own statements, or by any chat model.
 
-:class:`OfflineSummarizer` ranks sentences by centrality — the mean cosine similarity to the
-other sentences, computed on embeddings when an ``Embeddings`` is given, else on TF-IDF bags of
-words — and keeps the most central few in transcript order. Topics are the top content words
-by TF-IDF-like weight, open questions the questions no other speaker answered, and
-``source_turn_ids`` the (at most 3) turns holding the most central sentences.
+:class:`OfflineSummarizer` writes who talked about what (the content words used in the most
+messages), then the most central statements — by mean cosine similarity to the other
+statements, on embeddings when an ``Embeddings`` is given, else on TF-IDF bags of words — in
+the third person with absolute dates. Open questions are the questions no other speaker
+answered, and ``source_turn_ids`` the (at most 3) turns holding the key statements.
 """
 
 from __future__ import annotations
@@ -22,12 +22,20 @@ from pydantic import BaseModel, Field
 
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.longterm.base import Summarizer
+from langchain_sessionstate.longterm.events import SHORT_REPLY, keywords
 from langchain_sessionstate.longterm.extract import (
     OfflineExtractor,
     message_text,
     render_transcript,
     speaker_of,
     turn_id,
+)
+from langchain_sessionstate.longterm.patterns import claim
+from langchain_sessionstate.longterm.statements import (
+    content_words,
+    display_name,
+    is_filler,
+    statements,
 )
 from langchain_sessionstate.longterm.text import sentences, tokens
 from langchain_sessionstate.models import MemoryKind, SessionSummary, TimedMessage
@@ -65,24 +73,33 @@ def _session_bounds(turns: Sequence[TimedMessage]) -> tuple[Any, Any]:
 
 
 class OfflineSummarizer(Summarizer):
-    """Extractive summary: the most central sentences, topics, unanswered questions.
+    """A summary that reads as one: who talked about what, then the key statements.
+
+    "Caroline and Melanie talked about painting, support and adoption. Caroline went to a
+    LGBTQ support group on 7 May 2023. Melanie painted a lake sunrise in 2022." The topics
+    are the content words used in the most messages; the key statements are the most central
+    sentences that state something (small talk and questions left out), reported in the third
+    person with absolute dates.
 
     Args:
         embeddings: when given, centrality uses sentence embeddings instead of TF-IDF.
-        max_sentences: sentences kept in the summary text.
+        max_sentences: key statements kept in the summary text.
         max_topics: keywords kept as topics.
+        max_words: a key statement longer than this is left for a shorter one.
     """
 
     def __init__(
         self,
         embeddings: Embeddings | None = None,
         *,
-        max_sentences: int = 4,
+        max_sentences: int = 3,
         max_topics: int = 5,
+        max_words: int = 30,
     ) -> None:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
         self.max_topics = max_topics
+        self.max_words = max_words
 
     def summarize(
         self, user_id: str, session_id: str, turns: Sequence[TimedMessage]
@@ -91,27 +108,37 @@ class OfflineSummarizer(Summarizer):
         if not turns:
             raise InvalidInputError(f"cannot summarise session {session_id!r}: it has no turns")
         started, ended = _session_bounds(turns)
-        units: list[tuple[int, str]] = []  # (turn index, "speaker: sentence")
+        names = {display_name(speaker_of(tm)) for tm in turns}
+        units: list[tuple[int, str]] = []  # (turn index, statement)
         for i, tm in enumerate(turns):
-            for s in sentences(message_text(tm)):
-                if len(tokens(s)) >= 2:
-                    units.append((i, f"{speaker_of(tm)}: {s}"))
-        if not units:
-            units = [(i, f"{speaker_of(tm)}: {message_text(tm)}") for i, tm in enumerate(turns)]
-        if self.embeddings is not None:
-            vecs = np.asarray(self.embeddings.embed_documents([u for _, u in units]))
-        else:
-            vecs = _tfidf_matrix([tokens(u.split(": ", 1)[-1]) for _, u in units])
-        score = centrality(vecs)
-        order = [int(j) for j in np.argsort(-score, kind="stable")]
-        chosen = sorted(order[: self.max_sentences])
+            # A key statement stands alone: as many content words as a self-contained event.
+            units += [
+                (i, s)
+                for s in statements(message_text(tm), names)
+                if len(content_words(s, names)) >= SHORT_REPLY
+            ]
+        said = [s for tm in turns for s in sentences(message_text(tm)) if not is_filler(s, names)]
+        topics = keywords(said or [message_text(tm) for tm in turns], names, self.max_topics)
+        chosen: list[int] = []
+        order: list[int] = []
+        if units:
+            if self.embeddings is not None:
+                vecs = np.asarray(self.embeddings.embed_documents([u for _, u in units]))
+            else:
+                vecs = _tfidf_matrix([tokens(u) for _, u in units])
+            order = [int(j) for j in np.argsort(-centrality(vecs), kind="stable")]
+            short = [j for j in order if len(units[j][1].split()) <= self.max_words]
+            chosen = sorted((short or order)[: self.max_sentences])
         cited: list[str] = []
-        for j in order:
+        for j in chosen or order:
             tid = turn_id(turns[units[j][0]], session_id, units[j][0])
             if tid not in cited:
                 cited.append(tid)
-            if len(cited) == MAX_CITED:
-                break
+        lead = _who(sorted(names, key=_speaker_order(turns)), topics[:3])
+        key = [
+            claim(units[j][1], speaker_of(turns[units[j][0]]), turns[units[j][0]].at)
+            for j in chosen
+        ]
         questions = [
             d.content
             for d in OfflineExtractor().open_questions(session_id, turns)
@@ -120,21 +147,32 @@ class OfflineSummarizer(Summarizer):
         return SessionSummary(
             user_id=user_id,
             session_id=session_id,
-            text=" ".join(units[j][1] for j in chosen),
+            text=" ".join([lead, *key]),
             started_at=started,
             ended_at=ended,
             turn_count=len(turns),
-            topics=self._topics(turns),
+            topics=topics,
             open_questions=questions,
-            source_turn_ids=cited,
+            source_turn_ids=cited[:MAX_CITED],
         )
 
-    def _topics(self, turns: Sequence[TimedMessage]) -> list[str]:
-        per_turn = [set(tokens(message_text(tm))) for tm in turns]
-        counts = Counter(t for toks in per_turn for t in toks)
-        # Words used in several turns, longer words first among equals (more specific).
-        ranked = sorted(counts.items(), key=lambda p: (-p[1], -len(p[0]), p[0]))
-        return [w for w, _ in ranked if len(w) >= 3][: self.max_topics]
+
+def _speaker_order(turns: Sequence[TimedMessage]) -> Any:
+    first: dict[str, int] = {}
+    for i, tm in enumerate(turns):
+        first.setdefault(display_name(speaker_of(tm)), i)
+    return lambda name: first.get(name, len(turns))
+
+
+def _who(names: Sequence[str], topics: Sequence[str]) -> str:
+    """ "Caroline and Melanie talked about painting, support and adoption." """
+    people = [n for n in names if n] or ["the user"]
+    who = people[0] if len(people) == 1 else ", ".join(people[:-1]) + " and " + people[-1]
+    who = who[:1].upper() + who[1:]
+    if not topics:
+        return f"{who} talked."
+    about = topics[0] if len(topics) == 1 else ", ".join(topics[:-1]) + " and " + topics[-1]
+    return f"{who} talked about {about}."
 
 
 class SummaryResult(BaseModel):

@@ -9,11 +9,11 @@ The work is split so that sync and async share every line of logic:
 
 Ranking, in every mode:
 
-1. when the user's first message is known, what it recalls by meaning comes first: raw turns
-   (each with the turns after it in its session, read in a second round by
-   :func:`context_plan`, bounded by position), claims (facts, knowledge) and the best
-   session summary, each recalled on its own and fused by rank (their scores are not
-   comparable across tiers);
+1. when the user's first message is known, what it recalls by meaning comes first: raw
+   turns and memories (events, claims, knowledge) recalled together on one scale, a turn or
+   an event whose turn is kept shown with the turns after it in its session (read in a
+   second round by :func:`context_plan`, bounded by position), and the best matching
+   session summary;
 2. then the priming items of the decision: RESTORE gives the restored flow step, pending
    operations, unresolved questions, running summary and topic; PRIME gives the previous
    session's summary, its open questions and follow-ups, memories relevant to its topic and,
@@ -21,17 +21,17 @@ Ranking, in every mode:
 3. one slot in ten (``max_items // 10``) is kept for priming items, so a specific first
    question does not hide everything that was left open.
 
-Duplicates are dropped: the same memory or summary twice, the same text twice, or a derived
-memory (fact, knowledge) whose source turns are all already shown as raw turns. A superseded
-memory is never shown; a non-turn memory unconfirmed for ``stale_after`` is flagged as
-possibly outdated. Items are finally packed into the token budget in rank order.
+Each statement is shown once: the same memory or summary twice, a derived memory (event,
+fact, knowledge) whose source turns are all shown as raw turns, and any sentence already shown
+by a better ranked item are dropped (:mod:`.items`). A superseded memory is never shown; a
+claim unconfirmed for ``stale_after`` is flagged as possibly outdated. Items are finally
+packed into the token budget by gain per token, never cut.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,17 +40,31 @@ from typing import Any, Literal, cast
 from langchain_sessionstate.clock import Clock
 from langchain_sessionstate.config import ResumptionConfig
 from langchain_sessionstate.errors import LeaseHeldError, StoreUnavailableError
-from langchain_sessionstate.longterm.base import MemoryStore, positions
+from langchain_sessionstate.longterm.base import TURN_POSITION, MemoryStore
+from langchain_sessionstate.longterm.schema import memory_id
+from langchain_sessionstate.longterm.statements import is_filler
 from langchain_sessionstate.models import (
     ContextItem,
     Decision,
     Journal,
     Memory,
+    MemoryDraft,
     MemoryKind,
     ScoredMemory,
     SessionState,
     SessionSummary,
     Tier,
+)
+from langchain_sessionstate.resumption.items import (
+    OPEN_KINDS,
+    Sentences,
+    Window,
+    journal_item,
+    memory_item,
+    open_item,
+    state_items,
+    summary_item,
+    turn_windows,
 )
 from langchain_sessionstate.shortterm.base import ShortTermStore
 
@@ -63,21 +77,22 @@ __all__ = [
     "context_plan",
     "pack",
     "plan",
+    "size",
 ]
 
 # Extra candidates fetched beyond the item cap, so deduplication does not leave slots empty.
 _SLACK = 5
-# Weights against a raw turn of the same rank: a claim is a distillation of a turn, a
-# summary is broader still; both help most when no turn states the answer.
-_CLAIM_WEIGHT = 0.5
+# A summary covers a whole session rather than stating one thing: it enters at a quarter of
+# the best recalled score, where it helps most when nothing states the answer.
 _SUMMARY_WEIGHT = 0.25
 _MAX_OPEN_QUESTIONS = 3
-_CITED_TURNS = 3
-_OPEN_KINDS = (MemoryKind.OPEN_QUESTION, MemoryKind.FOLLOW_UP)
-_LABELS = {MemoryKind.OPEN_QUESTION: "Open question", MemoryKind.FOLLOW_UP: "Follow-up"}
+_OPEN_KINDS = OPEN_KINDS
 # Behaviour patterns ("keeps coming back to X") describe the user in general; they answer no
 # specific question and crowd out what does, so query-driven recall leaves them out.
 _QUERY_CLAIM_KINDS = [k for k in MemoryKind if k not in (MemoryKind.PATTERN, MemoryKind.TURN)]
+_QUERY_KINDS = [MemoryKind.TURN, *_QUERY_CLAIM_KINDS]
+# Raw turns, and open questions (which keep their framing when the turn that asked them is
+# shown, unless a better ranked item already states them), are not derived memories.
 _UNDERIVED = frozenset({MemoryKind.TURN.value, *(k.value for k in _OPEN_KINDS)})
 
 
@@ -96,6 +111,7 @@ class AssemblyRequest:
         previous: the restored state (RESTORE) or the last live session's state (PRIME).
         previous_session_id: load this session as ``previous`` when ``previous`` is not given.
         last_summary: the user's most recent session summary, if any.
+        turns_since: raw turns observed before this are past their retention: not recalled.
     """
 
     user_id: str
@@ -107,6 +123,7 @@ class AssemblyRequest:
     previous: SessionState | None = None
     previous_session_id: str | None = None
     last_summary: SessionSummary | None = None
+    turns_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -151,19 +168,18 @@ def plan(req: AssemblyRequest) -> list[Fetch]:
         fetches.append(Fetch("previous", "short", "load", (user, req.previous_session_id)))
     if req.first_message and req.first_message.strip():
         n, message = req.max_items + _SLACK, req.first_message
-        fetches += [
+        # One recall over every tier: raw turns and the memories drawn from them are ranked
+        # on one scale (one hybrid score, one lexical normalisation), so neither list's weak
+        # matches outrank the other's strong ones.
+        fetches.append(
             Fetch(
-                key,
+                "query_memories",
                 "long",
                 "recall",
                 (user, message),
-                {"k": k, "now": req.now, "tiers": tiers, "kinds": kinds},
+                {"k": 2 * n, "now": req.now, "tiers": list(Tier), "kinds": _QUERY_KINDS},
             )
-            for key, k, tiers, kinds in (
-                ("query_turns", n, [Tier.TURNS], None),
-                ("query_claims", n // 2 + 1, [Tier.FACTS, Tier.KNOWLEDGE], _QUERY_CLAIM_KINDS),
-            )
-        ]
+        )
         fetches.append(
             Fetch("query_summaries", "long", "search_summaries", (user, message), {"k": 1})
         )
@@ -188,7 +204,13 @@ def plan(req: AssemblyRequest) -> list[Fetch]:
         if query:
             k = max(3, req.max_items // 3)
             fetches.append(
-                Fetch("topic_memories", "long", "recall", (user, query), {"k": k, "now": req.now})
+                Fetch(
+                    "topic_memories",
+                    "long",
+                    "recall",
+                    (user, query),
+                    {"k": k, "now": req.now, "kinds": _QUERY_CLAIM_KINDS},
+                )
             )
     if req.decision is not Decision.RESTORE:
         fetches.append(Fetch("journal", "long", "get_journal", (user,)))
@@ -198,20 +220,60 @@ def plan(req: AssemblyRequest) -> list[Fetch]:
 def context_plan(
     req: AssemblyRequest, results: Mapping[str, Any], config: ResumptionConfig
 ) -> list[Fetch]:
-    """The second round of reads: the turns around each recalled raw turn (pure).
+    """The second round of reads: the turns around each recalled raw turn, and around the
+    source turn of each recalled event while raw turns are kept (pure).
 
     A turn alone often holds half an exchange ("Yes, last May!"); its neighbours hold the rest.
     """
     if config.turns_before <= 0 and config.turns_after <= 0:
         return []
-    hits = [s.memory for s in _scored(results, "query_turns") if s.memory.session_id]
+    recalled = recalled_memories(req, results)
+    hits = [s.memory for s in recalled if s.memory.tier is Tier.TURNS and s.memory.session_id]
+    hits += anchors(req, recalled).values()
     if not hits:
         return []
     around = {"before": config.turns_before, "after": config.turns_after}
     return [Fetch("turn_context", "long", "turns_near", (req.user_id, hits), around)]
 
 
-# --------------------------------------------------------------------------- items
+def recalled_memories(req: AssemblyRequest, results: Mapping[str, Any]) -> list[ScoredMemory]:
+    """What the first message recalled, best first, without raw turns past their retention
+    (never used, deleted yet or not) and without superseded memories."""
+    since = req.turns_since
+    return [
+        s
+        for s in _scored(results, "query_memories")
+        if _is_shown(s.memory, req.now)
+        and not (since and s.memory.tier is Tier.TURNS and s.memory.observed_at < since)
+    ]
+
+
+def anchors(req: AssemblyRequest, claims: Sequence[ScoredMemory]) -> dict[str, Memory]:
+    """For each recalled event within raw-turn retention, its source turn as a hit for
+    :meth:`~MemoryStore.turns_near` (by memory id): the event indexes what was said, the
+    exchange shows it. The turn's id is derived as the store derives it."""
+    out: dict[str, Memory] = {}
+    for s in claims:
+        m = s.memory
+        position = m.metadata.get(TURN_POSITION)
+        if m.kind is not MemoryKind.EVENT or position is None or not m.session_id:
+            continue
+        if not m.source_turn_ids or (req.turns_since and m.observed_at < req.turns_since):
+            continue
+        draft = MemoryDraft(
+            tier=Tier.TURNS,
+            kind=MemoryKind.TURN,
+            content=m.content,
+            session_id=m.session_id,
+            source_turn_ids=m.source_turn_ids[:1],
+            observed_at=m.observed_at,
+        )
+        turn_id = memory_id(req.user_id, draft)
+        out[m.id] = m.model_copy(update={"id": turn_id, "tier": Tier.TURNS, "kind": draft.kind})
+    return out
+
+
+# --------------------------------------------------------------------------- ranking
 
 
 def _is_shown(memory: Memory, now: datetime) -> bool:
@@ -221,192 +283,56 @@ def _is_shown(memory: Memory, now: datetime) -> bool:
     return memory.valid_until is None or memory.valid_until > now
 
 
-def memory_item(scored: ScoredMemory, now: datetime, config: ResumptionConfig) -> ContextItem:
-    """A recalled memory as an item; claims (not raw turns) unconfirmed for long are stale."""
-    m = scored.memory
-    raw = m.tier is Tier.TURNS
-    old = now - m.last_confirmed > config.stale_after
-    label = _LABELS.get(m.kind)
-    return ContextItem(
-        kind=m.kind.value,
-        text=f"{label}: {m.content}" if label else m.content,
-        at=m.observed_at,
-        score=scored.score,
-        source_turn_ids=m.source_turn_ids[:_CITED_TURNS],
-        memory_id=m.id,
-        session_id=m.session_id,
-        speaker=m.speaker if raw else None,
-        stale=not raw and (scored.stale or old),
-    )
-
-
-def turn_windows(
-    hits: Sequence[ScoredMemory],
-    context: Sequence[Memory],
-    now: datetime,
-    config: ResumptionConfig,
-) -> list[ContextItem]:
-    """Each recalled turn as one item with the turns around it (``turns_before/after``).
-
-    ``context`` holds the turns near the hits in conversation order (:meth:`turns_near`).
-    The item cites the hit first, then its nearest neighbours (3 turns at most). A turn
-    already shown in an earlier, better ranked window is not repeated, and a hit shown that
-    way adds no item of its own.
-    """
-    before, after = config.turns_before, config.turns_after
-    sessions: dict[str, list[Memory]] = defaultdict(list)
-    for m in context:
-        sessions[m.session_id or ""].append(m)
-    place = {
-        m.id: (sid, p)
-        for sid, seq in sessions.items()
-        for p, m in zip(positions(seq), seq, strict=True)
-    }
-    covered: set[str] = set()
-    out: list[ContextItem] = []
-    for scored in hits:
-        hit = scored.memory
-        if hit.id in covered:
-            continue
-        covered.add(hit.id)
-        if hit.id not in place:
-            out.append(memory_item(scored, now, config))
-            continue
-        sid, i = place[hit.id]
-        span = [
-            m
-            for m in sessions[sid]
-            if i - before <= place[m.id][1] <= i + after and m.id not in covered
-        ]
-        covered.update(m.id for m in span)
-        if not span:
-            out.append(memory_item(scored, now, config))
-            continue
-        span = sorted([*span, hit], key=lambda m: place[m.id][1])
-        nearest = sorted(span, key=lambda m: (abs(place[m.id][1] - i), place[m.id][1]))
-        cited = [t for m in nearest for t in m.source_turn_ids[:1]]
-        out.append(
-            ContextItem(
-                kind=MemoryKind.TURN.value,
-                text="\n".join(
-                    f"{m.speaker}: {m.content}" if m.speaker else m.content for m in span
-                ),
-                at=hit.observed_at,
-                score=scored.score,
-                source_turn_ids=cited[:_CITED_TURNS],
-                memory_id=hit.id,
-                session_id=hit.session_id,
-            )
-        )
-    return out
-
-
-def summary_item(summary: SessionSummary, score: float = 0.0) -> ContextItem:
-    """A session summary as an item citing its most central turns."""
-    return ContextItem(
-        kind="summary",
-        text=summary.text,
-        at=summary.started_at,
-        score=score,
-        source_turn_ids=summary.source_turn_ids[:_CITED_TURNS],
-        session_id=summary.session_id,
-    )
-
-
-def _open_item(text: str, kind: MemoryKind, **fields: Any) -> ContextItem:
-    return ContextItem(kind=kind.value, text=f"{_LABELS[kind]}: {text}", **fields)
-
-
-def state_items(state: SessionState, *, restoring: bool) -> list[ContextItem]:
-    """Items describing a live session: flow step, pending work, open questions, summary."""
-    at, sid = state.last_active, state.session_id
-    items: list[ContextItem] = []
-    flow = state.flow
-    if flow is not None and not flow.completed:
-        collected = ", ".join(f"{k}={v}" for k, v in flow.collected.items())
-        text = f"In progress: {flow.name}, at step “{flow.step}”"
-        text += f"; collected so far: {collected}" if collected else ""
-        items.append(ContextItem(kind="flow", text=text, at=at, session_id=sid))
-    for op in state.pending:
-        args = ", ".join(f"{k}={v}" for k, v in op.args.items())
-        text = f"Pending {op.kind.replace('_', ' ')}: {op.name}({args}), {op.status}"
-        items.append(ContextItem(kind="pending", text=text, at=at, session_id=sid))
-    items += [
-        _open_item(q, MemoryKind.OPEN_QUESTION, at=at, session_id=sid)
-        for q in state.unresolved_questions
-    ]
-    if state.running_summary:
-        items.append(ContextItem(kind="summary", text=state.running_summary, at=at, session_id=sid))
-    if state.topic:
-        label = "Current topic" if restoring else "Last topic"
-        items.append(
-            ContextItem(kind="topic", text=f"{label}: {state.topic}", at=at, session_id=sid)
-        )
-    return items
-
-
-def journal_item(
-    journal: Journal | None, now: datetime, config: ResumptionConfig
-) -> list[ContextItem]:
-    """The journal narrative as one low-priority item (none when empty)."""
-    if journal is None or not journal.narrative.strip():
-        return []
-    at = journal.updated_at
-    stale = at is not None and now - at > config.stale_after
-    return [ContextItem(kind="journal", text=journal.narrative.strip(), at=at, stale=stale)]
-
-
-# --------------------------------------------------------------------------- ranking
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
+Entry = ContextItem | Window
 
 
 class _Dedup:
-    """Admits an item unless it repeats one already admitted."""
+    """Admits an entry unless it repeats one already admitted: the same memory or summary,
+    a derived memory (claim, event, knowledge) whose source turns are all shown as raw turns,
+    or sentences already shown (:class:`~.items.Sentences`)."""
 
     def __init__(self) -> None:
         self.keys: set[str] = set()
         self.turns: set[str] = set()
+        self.sentences = Sentences()
 
-    def admit(self, item: ContextItem) -> bool:
-        keys = {f"text:{_norm(item.text)}"}
-        if item.memory_id:
-            keys.add(f"mem:{item.memory_id}")
-        if item.kind == "summary" and item.session_id:
-            keys.add(f"summary:{item.session_id}:{_norm(item.text)[:40]}")
+    def admit(self, entry: Entry) -> ContextItem | None:
+        keys = {f"mem:{entry.memory_id}"} if entry.memory_id else set()
+        if isinstance(entry, ContextItem) and entry.kind == "summary" and entry.session_id:
+            keys.add(f"summary:{entry.session_id}:{_norm(entry.text)[:40]}")
         if keys & self.keys:
-            return False
-        raw_turn = item.kind == MemoryKind.TURN.value
-        # An open question keeps its framing even when the turn that asked it is shown.
-        derived = item.memory_id is not None and item.kind not in _UNDERIVED
-        if derived and item.source_turn_ids and set(item.source_turn_ids) <= self.turns:
-            return False
-        self.keys |= keys
-        if raw_turn:
+            return None
+        if isinstance(entry, Window):
+            item = entry.item(self.sentences)
+            if item is None:
+                return None
             self.turns |= set(item.source_turn_ids)
-        return True
+        else:
+            derived = entry.memory_id is not None and entry.kind not in _UNDERIVED
+            if derived and entry.source_turn_ids and set(entry.source_turn_ids) <= self.turns:
+                return None
+            text = self.sentences.keep(entry.text)
+            if not text:
+                return None
+            item = entry if text == entry.text else entry.model_copy(update={"text": text})
+            if item.kind == MemoryKind.TURN.value:
+                self.turns |= set(item.source_turn_ids)
+        self.keys |= keys
+        return item
 
-    def take(self, items: Sequence[ContextItem], limit: int) -> list[ContextItem]:
+    def take(self, entries: Sequence[Entry], limit: int) -> list[ContextItem]:
         out: list[ContextItem] = []
-        for item in items:
+        for entry in entries:
             if len(out) >= limit:
                 break
-            if self.admit(item):
+            item = self.admit(entry)
+            if item is not None:
                 out.append(item)
         return out
 
 
-def _fuse(*lists: tuple[float, list[ContextItem]]) -> list[ContextItem]:
-    # Rank fusion: scores of different tiers and stores are not comparable, their ranks are.
-    ranked = [
-        (weight / (1 + r), n, r, item)
-        for n, (weight, items) in enumerate(lists)
-        for r, item in enumerate(items)
-    ]
-    ranked.sort(key=lambda t: (-t[0], t[1], t[2]))
-    return [item for *_, item in ranked]
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def _scored(results: Mapping[str, Any], key: str) -> list[ScoredMemory]:
@@ -415,33 +341,32 @@ def _scored(results: Mapping[str, Any], key: str) -> list[ScoredMemory]:
 
 def query_items(
     req: AssemblyRequest, results: Mapping[str, Any], config: ResumptionConfig
-) -> list[ContextItem]:
-    """Items recalled by the first message, best first.
+) -> list[tuple[float, Entry]]:
+    """Entries recalled by the first message with their score, best first.
 
-    Raw turns (what was actually said) lead; claims distilled from them (facts, knowledge)
-    weigh half as much at the same rank, and the best matching summary a quarter.
+    Raw turns and memories (events, claims, knowledge) come ranked on one scale from one
+    recall; a recalled turn, or an event whose turn is kept, becomes a window of the
+    exchange (:func:`~.items.turn_windows`). The best matching session summary, which covers
+    a whole session rather than stating one thing, enters at :data:`_SUMMARY_WEIGHT` of the
+    best score.
     """
-
-    def shown(key: str) -> list[ContextItem]:
-        return [
-            memory_item(s, req.now, config)
-            for s in _scored(results, key)
-            if _is_shown(s.memory, req.now)
-        ]
-
+    fused = recalled_memories(req, results)
+    context = cast(list[Memory] | None, results.get("turn_context"))
+    if req.turns_since is not None and context is not None:
+        context = [m for m in context if m.observed_at >= req.turns_since]
+    linked = {k: m.id for k, m in anchors(req, fused).items()}
+    entries: list[Entry]
+    if context is None:
+        entries = [memory_item(s, req.now, config) for s in fused]
+    else:
+        entries = turn_windows(fused, context, req.now, config, req.first_message or "", linked)
     hits = cast(list[tuple[SessionSummary, float]], results.get("query_summaries") or [])
     summaries = [summary_item(s, score) for s, score in hits]
-    context = cast(list[Memory] | None, results.get("turn_context"))
-    if context is None:
-        turns = shown("query_turns")
-    else:
-        recalled = [s for s in _scored(results, "query_turns") if _is_shown(s.memory, req.now)]
-        turns = turn_windows(recalled, context, req.now, config)
-    return _fuse(
-        (1.0, turns),
-        (_CLAIM_WEIGHT, shown("query_claims")),
-        (_SUMMARY_WEIGHT, summaries),
-    )
+    best = max((e.score for e in entries), default=1.0)
+    weighted = [(best * _SUMMARY_WEIGHT / (1 + r), item) for r, item in enumerate(summaries)]
+    ranked = [(e.score, e) for e in entries] + weighted
+    ranked.sort(key=lambda p: -p[0])
+    return ranked
 
 
 def priming_items(
@@ -464,10 +389,11 @@ def priming_items(
     if summary is not None and (previous is None or summary.session_id != previous.session_id):
         items.append(summary_item(summary, 1.0))
         items += [
-            _open_item(
+            open_item(
                 q, MemoryKind.OPEN_QUESTION, at=summary.ended_at, session_id=summary.session_id
             )
             for q in summary.open_questions
+            if not is_filler(q)
         ]
     open_memories = [m for m in cast(list[Memory], results.get("open") or []) if _is_shown(m, now)]
     open_memories.sort(key=lambda m: m.observed_at, reverse=True)
@@ -483,34 +409,58 @@ def priming_items(
     return items + journal
 
 
-def pack(items: Sequence[ContextItem], token_budget: int | None) -> list[ContextItem]:
-    """Items in rank order whose renderings fit ``token_budget`` whitespace tokens together.
+def size(item: ContextItem) -> int:
+    """Whitespace tokens of an item as rendered: what it costs in a prompt."""
+    return len(item.render().split())
 
-    An item too long for what is left is skipped, so a shorter, lower-ranked one may follow.
+
+def pack(items: Sequence[ContextItem], token_budget: int | None) -> list[ContextItem]:
+    """The items that fit ``token_budget`` whitespace tokens together, in rank order.
+
+    When all do not fit, items are chosen by gain per token, the gain of an item being its
+    score (a lower ranked item never outscores a better one): a long item that would crowd
+    out several shorter ones of nearly its worth is left out. Items are never cut.
     """
     if token_budget is None:
         return list(items)
-    out: list[ContextItem] = []
+    sizes = [size(i) for i in items]
+    if sum(sizes) <= token_budget:
+        return list(items)
+    by_value = sorted(
+        range(len(items)), key=lambda i: (-max(items[i].score, 0.0) / max(sizes[i], 1), i)
+    )
+    chosen: set[int] = set()
     used = 0
-    for item in items:
-        size = len(item.render().split())
-        if used + size <= token_budget:
-            out.append(item)
-            used += size
-    return out
+    for i in by_value:
+        if used + sizes[i] <= token_budget:
+            chosen.add(i)
+            used += sizes[i]
+    return [items[i] for i in sorted(chosen)]
 
 
 def build(
     req: AssemblyRequest, results: Mapping[str, Any], config: ResumptionConfig
 ) -> list[ContextItem]:
-    """Rank, deduplicate, cap and pack the fetched material (pure)."""
+    """Rank, deduplicate, cap and pack the fetched material (pure).
+
+    Item scores follow the order: the fused score of what the first message recalled, then
+    lower, decreasing scores for the decision's priming items.
+    """
     previous = req.previous or cast(SessionState | None, results.get("previous"))
     first = query_items(req, results, config)
     priming = priming_items(req, results, config, previous)
     reserve = min(len(priming), req.max_items // 10) if first else 0
     dedup = _Dedup()
-    ranked = dedup.take(first, req.max_items - reserve)
-    ranked += dedup.take(priming, req.max_items - len(ranked))
+    ranked: list[ContextItem] = []
+    for score, entry in first:
+        if len(ranked) >= req.max_items - reserve:
+            break
+        item = dedup.admit(entry)
+        if item is not None:
+            ranked.append(item.model_copy(update={"score": score}))
+    floor = ranked[-1].score if ranked else 1.0
+    for n, item in enumerate(dedup.take(priming, req.max_items - len(ranked)), 1):
+        ranked.append(item.model_copy(update={"score": floor / (1 + n)}))
     return pack(ranked, req.token_budget)
 
 

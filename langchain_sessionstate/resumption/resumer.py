@@ -89,6 +89,8 @@ class Resumer:
         config: windows, staleness, budget, item cap.
         clock: source of "now".
         lease_ttl: how long a device's hold on the user's conversation lasts unrenewed.
+        raw_turn_retention: raw turns older than this are not recalled (data minimization:
+            ``MemoryConfig.raw_turn_retention``); None recalls every stored turn.
     """
 
     def __init__(
@@ -100,8 +102,10 @@ class Resumer:
         config: ResumptionConfig | None = None,
         clock: Clock | None = None,
         lease_ttl: timedelta = timedelta(minutes=2),
+        raw_turn_retention: timedelta | None = None,
     ) -> None:
         self.config = config or ResumptionConfig()
+        self.raw_turn_retention = raw_turn_retention
         self.clock: Clock = clock or SystemClock()
         self.greeter: Greeter = greeter or TemplateGreeter()
         self.lease_ttl = lease_ttl
@@ -265,6 +269,7 @@ class Resumer:
             first_message=first_message,
             previous=previous,
             last_summary=summary,
+            turns_since=now - self.raw_turn_retention if self.raw_turn_retention else None,
         )
         fetches = plan(req)
         results = (yield fetches) if fetches else {}

@@ -129,6 +129,12 @@ def test_assistant_question_is_the_open_question() -> None:
     """A reply ending on a question leaves that question open; a statement leaves none."""
     asked = turn_update([HumanMessage("Rome"), AIMessage("Nice. Which month?")], _plan(), NOW)
     assert asked.unresolved_questions == ["Which month?"]
+    filler = turn_update(
+        [HumanMessage("Thanks, that's all."), AIMessage("Glad to help. Anything else?")],
+        _plan(),
+        NOW,
+    )
+    assert filler.unresolved_questions == []  # small talk leaves nothing open
     assert asked.pending == []
     answered = turn_update([HumanMessage("May"), AIMessage("Booked.")], _plan(), NOW)
     assert answered.unresolved_questions == []
@@ -187,6 +193,10 @@ def test_guidance_follows_the_decision() -> None:
     assert restore is not None
     assert "20 minutes" in restore
     assert "same conversation" in restore
+    going_on = render_guidance(_ctx(Decision.RESTORE, gap=timedelta(minutes=2)), None)
+    assert going_on is not None
+    assert "break" not in going_on  # two minutes is the same exchange, not a break
+    assert "conversation continues" in going_on
     prime = render_guidance(_ctx(Decision.PRIME, gap=timedelta(days=1), greeting="Hi!"), None)
     assert prime is not None
     assert "new conversation" in prime
@@ -203,8 +213,8 @@ def test_first_meeting_without_memories_adds_nothing() -> None:
 
 
 def test_guidance_respects_the_token_budget() -> None:
-    """Rendered context is cut at the budget."""
-    items = [ContextItem(kind="memory", text=f"fact number {i} " * 5) for i in range(20)]
+    """Rendered context stays within the budget, in whole sentences."""
+    items = [ContextItem(kind="memory", text=f"Fact number {i} holds. " * 5) for i in range(20)]
     block = render_guidance(_ctx(Decision.FRESH, items=items, gap=timedelta(days=90)), 12)
     assert block is not None
     context = block.split("dated:\n", 1)[1]

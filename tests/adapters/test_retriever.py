@@ -43,9 +43,9 @@ def test_documents_carry_rendering_and_provenance(
     assert top.page_content.startswith("[2026-03-02]")
     meta = top.metadata
     assert meta["decision"] == "prime"
-    # The matching turn cites first, then the turns of its exchange shown around it.
-    assert meta["source_turn_ids"][0] == "s0#1"
-    assert meta["source_turn_ids"] == ["s0#1", "s0#2"]  # what followed it; s0#2 is last
+    # The claim says it in fewer words than the turn it cites, which is then not repeated.
+    assert meta["source_turn_ids"] == ["s0#1"]
+    assert not any("My sister Maria" in d.page_content for d in docs)
     assert meta["date"].startswith("2026-03-02")
     assert meta["memory_id"]
     assert meta["session_id"] == "s0"

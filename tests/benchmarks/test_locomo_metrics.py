@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from benchmarks import _locomo_data as data
-from benchmarks._baselines import BM25Baseline, DenseBaseline, RecencyBaseline, turn_item
+from benchmarks._baselines import (
+    BM25Baseline,
+    DenseBaseline,
+    RecencyBaseline,
+    rrf_scores,
+    turn_item,
+)
 from benchmarks._locomo_metrics import (
     Item,
     aggregate,
@@ -235,6 +241,17 @@ def test_dense_ranks_by_cosine_and_cuts_at_depth(locomo_file: Path) -> None:
     assert len(ranked[0]) == len(turns)
 
 
+def test_rrf_fuses_the_ranks_of_bm25_and_dense() -> None:
+    """A turn ranked well by both beats one ranked first by one only; a turn BM25 did not
+    retrieve gets nothing from BM25's ranking."""
+    lexical = np.array([0.0, 3.0, 2.0])
+    dense = np.array([0.8, 0.1, 0.9], dtype=np.float32)
+    fused = rrf_scores(lexical, dense)
+    assert list(np.argsort(-fused, kind="stable")) == [2, 1, 0]
+    assert fused[0] == pytest.approx(1 / 62)  # dense rank 2 only: BM25 did not retrieve it
+    assert fused[2] == pytest.approx(1 / 62 + 1 / 61)
+
+
 def test_documents_become_items_citing_metadata_turns() -> None:
     """Retriever documents map to items in order, citing metadata source_turn_ids."""
     from langchain_core.documents import Document
@@ -282,15 +299,18 @@ def test_cli_writes_the_documented_report_for_the_baselines(
 
 
 def test_cli_replays_through_the_library_and_scores_ours(locomo_file: Path, tmp_path: Path) -> None:
-    """Ours is replayed through SessionMemory (embedded) and reported beside the baselines;
-    its raw record, merged on its own, rebuilds the same report."""
-    from benchmarks.locomo import OURS, main
+    """Ours is replayed through SessionMemory (embedded), raw turns kept and minimized, and
+    reported beside the baselines; its raw record, merged on its own, rebuilds the report."""
+    from benchmarks.locomo import MINIMIZED, OURS, main
 
     out, raw, merged = tmp_path / "report.json", tmp_path / "raw.json", tmp_path / "merged.json"
     assert main(["--data", str(locomo_file), "--out", str(out), "--details", str(raw)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
-    _check_report(report, {"recency", "bm25", "dense", OURS})
+    _check_report(report, {"recency", "bm25", "dense", "rrf", OURS, MINIMIZED})
     assert report["ours"] == OURS
+    assert report["ours_minimized"] == MINIMIZED
+    assert report["ingest_turns_per_s_minimized"] > 0
+    assert report["minimized_diagnostics"]["mean_items"] > 0
     assert report["ingest_turns_per_s"] > 0
     assert report["query_p99_ms"] >= report["query_p50_ms"] > 0
     assert report["ours_diagnostics"]["mean_items"] > 0
@@ -338,3 +358,24 @@ def test_offset_skips_conversations_and_empty_groups_report_none(
     assert report["conversations"] == 1
     assert report["questions"] == 0
     assert report["systems"]["bm25"]["overall"]["ev@5"] is None
+
+
+OURS_NAME = "sessionstate"
+
+
+def test_split_reports_tuning_and_held_out_conversations_apart() -> None:
+    """Each score row goes to the split of its question's conversation; names are mapped."""
+    from benchmarks.locomo_split import split
+
+    raw = {
+        "names": {"ours": OURS_NAME},
+        "scores": [
+            {"category": 4, "scores": {"ours": {"ev@5": 1.0}, "bm25": {"ev@5": 0.0}}},
+            {"category": 4, "scores": {"ours": {"ev@5": 0.0}, "bm25": {"ev@5": 1.0}}},
+        ],
+        "runs": {"ours": {"questions": [{"conversation": "a"}, {"conversation": "b"}]}},
+    }
+    parts = split(raw, {"a"})
+    assert parts["tune"][OURS_NAME]["overall"]["ev@5"] == 100.0
+    assert parts["held_out"][OURS_NAME]["overall"]["ev@5"] == 0.0
+    assert parts["held_out"]["bm25"]["cat4"]["ev@5"] == 100.0

@@ -21,7 +21,7 @@ from langchain_sessionstate.longterm.extract import OfflineExtractor
 from langchain_sessionstate.longterm.journal import OfflineJournalWriter
 from langchain_sessionstate.longterm.reflect import OfflineReflector
 from langchain_sessionstate.longterm.summarize import OfflineSummarizer
-from langchain_sessionstate.models import Journal, SessionStatus
+from langchain_sessionstate.models import Journal, SessionStatus, Tier
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 from tests.fixtures.lifecycle import CountingFinalizer
 
@@ -133,7 +133,10 @@ def test_full_lifecycle_soft_then_hard_then_archive_deletion(
     clock.advance(timedelta(days=30))
     assert sweeper.run_once().archives_deleted == 1
     assert st.get_archive("ann", "s1") is None
-    assert sorted(m.id for m in lt.list_memories("ann")) == ids
+    # The raw turns went with the archive (data minimization); every other memory stayed.
+    kept = sorted(m.id for m in memories if m.tier is not Tier.TURNS)
+    assert sorted(m.id for m in lt.list_memories("ann")) == kept
+    assert len(kept) < len(ids)
     assert len(lt.summaries("ann")) == 1
 
 

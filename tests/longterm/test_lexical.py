@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
 from langchain_sessionstate.longterm.lexical import LexicalCache, LexicalIndex, index_text
@@ -148,3 +150,58 @@ def test_hybrid_recall_finds_a_lexical_match_beyond_the_dense_candidates(
     assert found[0].memory.source_turn_ids == ["D1:30"]
     assert found[0].memory.speaker == "Mel"
     assert all(s.memory.user_id == "mel" for s in found)
+
+
+_CONVERSATIONS = {
+    "de": (
+        "Ich wohne seit drei Jahren in Zürich und arbeite als Krankenpfleger.",
+        "Am Wochenende gehe ich mit meinen Kindern gern in den Bergen wandern.",
+        "Meine beiden Schwestern studieren Medizin in Hamburg.",
+        "Zum Frühstück trinke ich immer schwarzen Kaffee ohne Zucker.",
+        "Letzten Sommer haben wir ein altes Segelboot gekauft.",
+    ),
+    "ru": (
+        "Я живу в Москве уже пять лет и работаю учителем истории.",
+        "По выходным я играю в шахматы с соседом.",
+        "Моя сестра недавно переехала в Новосибирск.",
+        "Вчера мы ходили в театр на новую постановку.",
+        "Я люблю готовить борщ по бабушкиному рецепту.",
+    ),
+    "zh": (
+        "我住在上海，是一名护士。",
+        "周末我喜欢和朋友去爬山。",
+        "我的妹妹在北京读大学。",
+        "我每天早上喝一杯绿茶。",
+        "去年我们买了一辆红色的自行车。",
+    ),
+}
+_QUERIES = {
+    # An inflected or accent-free form of a word of the target turn, in the same language.
+    "de": ("Wer lebt in Zurich?", 0),
+    "ru": ("Кто живёт в Москва?", 0),
+    "zh": ("谁的妹妹在北京？", 2),
+}
+
+
+@pytest.mark.parametrize("lang", sorted(_CONVERSATIONS))
+def test_a_conversation_in_any_language_is_recalled_by_a_query_in_it(
+    embedded_store: ChromaMemoryStore, lang: str
+) -> None:
+    """German, Russian and Chinese turns are indexed as words (stemmed, accent-folded) or
+    character bigrams, so a query in the same language finds the turn it asks about."""
+    drafts = [
+        MemoryDraft(
+            tier=Tier.TURNS,
+            kind=MemoryKind.TURN,
+            content=text,
+            speaker="human",
+            session_id="s1",
+            source_turn_ids=[f"{lang}{i}"],
+            observed_at=NOW + timedelta(minutes=i),
+        )
+        for i, text in enumerate(_CONVERSATIONS[lang])
+    ]
+    embedded_store.add("polyglot", drafts, now=NOW)
+    query, target = _QUERIES[lang]
+    found = embedded_store.recall("polyglot", query, k=1, now=NOW, tiers=[Tier.TURNS])
+    assert found[0].memory.source_turn_ids == [f"{lang}{target}"]

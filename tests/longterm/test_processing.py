@@ -49,24 +49,27 @@ def test_offline_extractor_keeps_every_turn_with_provenance() -> None:
 
 
 def test_offline_extractor_finds_preferences_roles_facts_decisions_and_questions() -> None:
-    """First-person patterns become facts with subject slots; unanswered questions stay open."""
+    """First-person patterns become third-person claims with subject slots; unanswered
+    questions stay open, closable by their subject."""
     facts = [d for d in OfflineExtractor().extract("u", "s1", TALK) if d.tier is Tier.FACTS]
     by_subject = {d.subject: d for d in facts if d.subject}
-    assert by_subject["favorite color"].content == "My favorite color is blue."
+    assert by_subject["favorite color"].content == "The user's favorite color is blue."
     assert by_subject["job"].kind is MemoryKind.ROLE
-    assert by_subject["home"].content == "I live in Berlin"
+    assert by_subject["home"].content == "The user lives in Berlin."
     assert by_subject["likes hiking alps"].source_turn_ids == ["m0"]
     kinds = {d.kind for d in facts}
     assert {MemoryKind.DECISION, MemoryKind.FOLLOW_UP, MemoryKind.OPEN_QUESTION} <= kinds
     open_q = [d for d in facts if d.kind is MemoryKind.OPEN_QUESTION]
     assert [d.content for d in open_q] == ["Which dog breed is best for a small flat?"]
+    assert open_q[0].subject == "question: which dog breed is best for a small flat"
 
 
 def test_offline_extractor_ignores_the_assistants_first_person() -> None:
-    """'I love' said by the assistant is not a memory about the user."""
+    """'I love' said by the assistant is not a memory about the user (only how the user
+    wrote is noted, as a style pattern)."""
     talk = conversation("hello", "I love helping people. I live in the cloud.")
     facts = [d for d in OfflineExtractor().extract("u", "s", talk) if d.tier is Tier.FACTS]
-    assert facts == []
+    assert [(d.kind, d.speaker) for d in facts] == [(MemoryKind.PATTERN, "human")]
 
 
 def test_offline_extractor_reports_recurring_topics_as_patterns() -> None:
@@ -75,7 +78,7 @@ def test_offline_extractor_reports_recurring_topics_as_patterns() -> None:
     patterns = [
         d for d in OfflineExtractor().extract("u", "s", talk) if d.kind is MemoryKind.PATTERN
     ]
-    assert [d.subject for d in patterns] == ["topic chess"]
+    assert [d.subject for d in patterns] == ["topic chess", "style human s"]
     assert patterns[0].source_turn_ids == ["m0", "m2", "m4"]
 
 
@@ -91,8 +94,10 @@ def test_contradiction_across_sessions_supersedes_via_extracted_subject(
     later[0].message.id = "n0"
     out = embedded_store.add("u", ex.extract("u", "s2", later), now=T0)
     assert "superseded" in [o.action for o in out]
-    current = embedded_store.list_memories("u", tiers=[Tier.FACTS], include_outdated=False)
-    assert [m.content for m in current] == ["My favorite color is green now."]
+    current = embedded_store.list_memories(
+        "u", tiers=[Tier.FACTS], include_outdated=False, kinds=[MemoryKind.PREFERENCE]
+    )
+    assert [m.content for m in current] == ["The user's favorite color is green now."]
 
 
 _LLM_MEMORIES = {
@@ -136,6 +141,7 @@ def test_offline_summarizer_cites_at_most_three_central_turns() -> None:
     assert set(summary.source_turn_ids) <= {f"m{i}" for i in range(len(TALK))}
     assert summary.open_questions == ["Which dog breed is best for a small flat?"]
     assert "dog" in summary.topics
+    assert summary.text.startswith("The user and the assistant talked about ")
     assert summary.started_at == TALK[0].at
     assert summary.ended_at == TALK[-1].at
     assert summary.text
@@ -189,7 +195,7 @@ def test_offline_journal_never_double_counts_a_session() -> None:
     j3 = writer.update(j2, _summary("s1", 0, "We talked about dogs."), now=T0)
     assert j3 == j2
     assert [e.session_id for e in j2.entries] == ["s1", "s2"]
-    assert j2.narrative.startswith("2 conversations since 2026-03-02.")
+    assert j2.narrative.startswith("2 conversations since 2 March 2026.")
     assert "dogs" in j2.narrative
 
 

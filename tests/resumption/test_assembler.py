@@ -119,8 +119,10 @@ def test_a_fact_whose_source_turn_is_shown_is_dropped() -> None:
     )
     fact = memory("f5", "Anna moved to Berlin", turns=["t5"])
     results = {
-        "query_turns": [ScoredMemory(memory=turn, score=0.9)],
-        "query_claims": [ScoredMemory(memory=fact, score=0.8)],
+        "query_memories": [
+            ScoredMemory(memory=turn, score=0.9),
+            ScoredMemory(memory=fact, score=0.8),
+        ],
     }
     items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
     assert [i.memory_id for i in items] == ["r1"]
@@ -135,11 +137,13 @@ def test_a_raw_turn_after_its_fact_is_kept() -> None:
     turn = memory("r1", "I moved to Berlin last May", kind=MemoryKind.TURN, turns=["t5"])
     fact = memory("f5", "Anna moved to Berlin", turns=["t5"])
     results = {
-        "query_turns": [ScoredMemory(memory=m, score=0.5) for m in [*others, turn]],
-        "query_claims": [ScoredMemory(memory=fact, score=0.9)],
+        "query_memories": [
+            ScoredMemory(memory=fact, score=0.9),
+            *(ScoredMemory(memory=m, score=0.5) for m in [*others, turn]),
+        ]
     }
     items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
-    assert [i.memory_id for i in items] == ["o1", "o2", "f5", "r1"]
+    assert [i.memory_id for i in items] == ["f5", "o1", "o2", "r1"]
 
 
 def _exchange() -> list[Any]:
@@ -168,21 +172,23 @@ def _exchange() -> list[Any]:
 
 
 def test_a_recalled_turn_comes_with_the_exchange_around_it() -> None:
-    """The hit cites first, its neighbours follow; a hit already shown adds no item."""
+    """The hits cite first, their neighbours follow; a hit inside a better ranked exchange
+    joins it instead of adding an item; a question without its answer in the window and not
+    about the message is left out."""
     turns = _exchange()
     by_id = {m.id: m for m in turns}
     hits = [
         ScoredMemory(memory=by_id[i], score=1.0 - n / 10)
         for n, i in enumerate(["r1", "r2", "r5", "x1"])
     ]
-    results = {"query_turns": hits, "turn_context": turns}
+    results = {"query_memories": hits, "turn_context": turns}
     req = request(Decision.FRESH, first_message="Lisbon")
     symmetric = ResumptionConfig(turns_before=1, turns_after=1)
     items = build(req, results, symmetric)
-    assert [i.source_turn_ids for i in items] == [["t1", "t0", "t2"], ["t5", "t4"], ["x1"]]
+    assert [i.source_turn_ids for i in items] == [["t1", "t2", "t0"], ["t5", "t4"], ["x1"]]
     assert items[0].render() == (
         "[2026-03-02] Anna: Did you ever go back to Lisbon?\n"
-        "Ben: Yes, last May, with my sister.\n"
+        "Ben: Yes, last May (May 2025), with my sister.\n"
         "Anna: How was the food there?"
     )
     assert items[0].memory_id == "r1"
@@ -199,14 +205,14 @@ def test_an_empty_window_shows_recalled_turns_alone() -> None:
     turns = _exchange()
     hits = [ScoredMemory(memory=turns[i], score=1.0) for i in (1, 2)]
     req = request(Decision.FRESH, first_message="Lisbon")
-    assert context_plan(req, {"query_turns": hits}, config) == []
-    (fetch,) = context_plan(req, {"query_turns": hits}, CONFIG)
+    assert context_plan(req, {"query_memories": hits}, config) == []
+    (fetch,) = context_plan(req, {"query_memories": hits}, CONFIG)
     assert (fetch.method, fetch.args[1], dict(fetch.kwargs)) == (
         "turns_near",
         [h.memory for h in hits],
         {"before": 0, "after": 2},
     )
-    items = build(req, {"query_turns": hits}, config)
+    items = build(req, {"query_memories": hits}, config)
     assert [i.source_turn_ids for i in items] == [["t1"], ["t2"]]
 
 
@@ -229,20 +235,24 @@ def test_assembler_reads_the_exchange_in_a_second_round(store: InMemoryMemorySto
     items = assembler(store).assemble(request(Decision.FRESH, first_message="pastel de nata"))
     assert items[0].source_turn_ids == ["t3", "t4", "t5"]
     assert "pastel de nata" in items[0].text
-    assert "Would you go again?" in items[0].text
+    assert "Would you go again?" in items[0].text  # answered in the window: kept
 
 
-def test_turns_lead_claims_and_summaries_at_equal_rank() -> None:
-    """Rank fusion: a raw turn, then a claim, then the best summary, each the top of its list."""
+def test_turns_and_claims_keep_their_order_and_a_summary_enters_at_a_quarter() -> None:
+    """Turns and claims come ranked on one scale; the best summary enters at a quarter of the
+    best score, below what states the answer, and scores follow the order."""
     turn = memory("r1", "I moved to Berlin", kind=MemoryKind.TURN, turns=["t1"])
     fact = memory("f2", "Anna has a cat", turns=["t2"])
     results = {
-        "query_turns": [ScoredMemory(memory=turn, score=0.1)],
-        "query_claims": [ScoredMemory(memory=fact, score=0.9)],
+        "query_memories": [
+            ScoredMemory(memory=fact, score=0.9),
+            ScoredMemory(memory=turn, score=0.3),
+        ],
         "query_summaries": [(summary(), 0.99)],
     }
     items = build(request(Decision.FRESH, first_message="Berlin"), results, CONFIG)
-    assert [i.kind for i in items] == ["turn", "fact", "summary"]
+    assert [i.kind for i in items] == ["fact", "turn", "summary"]
+    assert [i.score for i in items] == [0.9, 0.3, 0.9 * 0.25]
 
 
 def test_a_superseded_memory_is_never_presented() -> None:
@@ -250,7 +260,10 @@ def test_a_superseded_memory_is_never_presented() -> None:
     old = memory("p1", "Anna likes tea", kind=MemoryKind.PREFERENCE, superseded_by="p2")
     new = memory("p2", "Anna switched to coffee", kind=MemoryKind.PREFERENCE, at=T0 + timedelta(1))
     results = {
-        "query_claims": [ScoredMemory(memory=old, score=1.0), ScoredMemory(memory=new, score=0.5)]
+        "query_memories": [
+            ScoredMemory(memory=old, score=1.0),
+            ScoredMemory(memory=new, score=0.5),
+        ]
     }
     items = build(request(Decision.FRESH, first_message="What do I drink?"), results, CONFIG)
     assert [i.memory_id for i in items] == ["p2"]
@@ -263,18 +276,17 @@ def test_old_claims_are_flagged_but_old_turns_are_not() -> None:
     turn = memory("r1", "I work at Acme", kind=MemoryKind.TURN, at=long_ago, turns=["t1"])
     recent = memory("f2", "Anna has a dog", at=NOW - timedelta(days=1))
     results = {
-        "query_claims": [ScoredMemory(memory=m, score=0.5) for m in (fact, recent)],
-        "query_turns": [ScoredMemory(memory=turn, score=0.5)],
+        "query_memories": [ScoredMemory(memory=m, score=0.5) for m in (fact, turn, recent)],
     }
     items = build(request(Decision.FRESH, first_message="work"), results, CONFIG)
     assert {i.memory_id: i.stale for i in items} == {"f1": True, "r1": False, "f2": False}
-    assert items[1].render().endswith("(may be outdated)")
+    assert items[0].render().endswith("(may be outdated)")
 
 
 def test_a_store_stale_flag_is_kept() -> None:
     """The store's own judgement that a memory may be stale is shown."""
     fact = memory("f1", "Anna works at Acme", at=NOW)
-    results = {"query_claims": [ScoredMemory(memory=fact, score=0.5, stale=True)]}
+    results = {"query_memories": [ScoredMemory(memory=fact, score=0.5, stale=True)]}
     items = build(request(Decision.FRESH, first_message="work"), results, CONFIG)
     assert items[0].stale
 
@@ -361,8 +373,7 @@ def test_plan_reads_only_what_the_decision_needs() -> None:
     assert [f.key for f in plan(request(Decision.FRESH))] == ["journal"]
     prime = plan(request(last_summary=summary(), first_message="hi"))
     assert [f.key for f in prime] == [
-        "query_turns",
-        "query_claims",
+        "query_memories",
         "query_summaries",
         "open",
         "topic_memories",
@@ -381,3 +392,27 @@ async def test_async_assembly_gives_the_same_items(store: InMemoryMemoryStore) -
     req = request(first_message="sister", last_summary=summary())
     a = assembler(store)
     assert await a.aassemble(req) == a.assemble(req)
+
+
+def test_a_window_shows_no_tool_transcript_or_small_talk() -> None:
+    """Between what people said, a tool's output (ids, payloads) and a "Thanks!" are left
+    out, and not cited."""
+    lines = [
+        ("Anna", "Please remember that I moved to Porto in May."),
+        ("tool", "stored memory a970b86dc55e4f1b9c2d"),
+        ("Ben", "Thanks! That is great."),
+    ]
+    turns = [
+        memory(f"r{i}", text, kind=MemoryKind.TURN, turns=[f"t{i}"], speaker=who)
+        for i, (who, text) in enumerate(lines)
+    ]
+    hits = [ScoredMemory(memory=turns[0], score=1.0)]
+    items = build(
+        request(Decision.FRESH, first_message="Porto"),
+        {"query_memories": hits, "turn_context": turns},
+        CONFIG,
+    )
+    assert [i.render() for i in items] == [
+        "[2026-03-02] Anna: Please remember that I moved to Porto in May."
+    ]
+    assert items[0].source_turn_ids == ["t0"]
