@@ -49,6 +49,8 @@ look looking still ever recently lately yet any thing things stuff one ones
 """
 _GENERIC = frozenset(_GENERIC_TEXT.split())
 
+_SPELLED = re.compile(r"[^\W_]+")
+
 TurnId = Callable[[TimedMessage, int], str]
 Speaker = Callable[[TimedMessage], str]
 
@@ -177,7 +179,13 @@ def keywords(texts: Sequence[str], names: set[str], n: int) -> list[str]:
     per_text = [{w for w in content_words(t, names) if w.isalpha() and len(w) >= 3} for t in texts]
     counts = Counter(w for ws in per_text for w in ws)
     ranked = sorted(counts.items(), key=lambda p: (-p[1], -len(p[0]), p[0]))
-    return [w for w, _ in ranked][:n] if ranked else [w for w in tokens(" ".join(texts))][:n]
+    found = [w for w, _ in ranked][:n] if ranked else [w for w in tokens(" ".join(texts))][:n]
+    # Shown as written ("Kyoto", "PostgreSQL"): the first spelling met in the texts.
+    spelled: dict[str, str] = {}
+    for text in texts:
+        for word in _SPELLED.findall(text):
+            spelled.setdefault(word.casefold(), word)
+    return [spelled.get(w, w) for w in found]
 
 
 def answers(
