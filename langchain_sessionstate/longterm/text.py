@@ -189,9 +189,14 @@ def terms(text: str) -> list[str]:
     return out
 
 
-def stems(text: str) -> set[str]:
+def stems(text: str) -> frozenset[str]:
     """The distinct stems of a text's content words (bigrams for unspaced scripts): what two
     texts in one language have in common however they inflect."""
+    return _stems(text)
+
+
+@lru_cache(maxsize=16384)  # the same sentences come back query after query
+def _stems(text: str) -> frozenset[str]:
     stem = _stemmer(language(text)) if text.strip() else None
     out: set[str] = set()
     for word in tokens(text):
@@ -199,7 +204,7 @@ def stems(text: str) -> set[str]:
             out.update(t for t in terms(word))
         else:
             out.add(fold(stem(word) if stem is not None else word))
-    return out
+    return frozenset(out)
 
 
 # --------------------------------------------------------------------------- shared state

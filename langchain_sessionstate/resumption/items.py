@@ -178,7 +178,7 @@ def journal_item(
 
 
 def _shown_sentences(
-    turn: Memory, query: set[str], names: set[str], *, keep_questions: bool
+    turn: Memory, query: frozenset[str], names: set[str], *, keep_questions: bool
 ) -> list[str]:
     """What a turn of a window shows: its statements, and its questions when they match the
     first message or are answered in the window (``keep_questions``)."""
@@ -321,7 +321,7 @@ def turn_windows(
     return out
 
 
-def _window(span: _Span, query: set[str]) -> Window | None:
+def _window(span: _Span, query: frozenset[str]) -> Window | None:
     names = {display_name(m.speaker) for m in span.turns.values() if m.speaker}
     lines: list[Line] = []
     for pos in sorted(span.turns):
