@@ -31,6 +31,7 @@ from langchain_sessionstate.codec import is_placeholder
 from langchain_sessionstate.errors import StoreUnavailableError
 from langchain_sessionstate.longterm.base import Summarizer
 from langchain_sessionstate.models import StateUpdate, TimedMessage
+from langchain_sessionstate.resumption.items import Sentences
 from langchain_sessionstate.shortterm.base import ShortTermStore
 
 logger = logging.getLogger(__name__)
@@ -47,15 +48,21 @@ def compaction_due(message_count: int, summarized_upto: int, recent: int, thresh
 def fold(previous: str | None, addition: str, max_chars: int) -> str:
     """``previous`` followed by ``addition``, oldest sentences dropped to stay in ``max_chars``.
 
-    The newest text is always kept whole (truncated at a word only if it alone is too long).
+    The newest text is always kept whole (truncated at a word only if it alone is too long);
+    an older sentence that the newer text restates (the same fact, the same lead) is dropped.
     """
     addition = addition.strip()
     if len(addition) >= max_chars:
         return addition[:max_chars].rsplit(" ", 1)[0]
+    shown = Sentences()
+    for sentence in _SENTENCE.split(addition):
+        shown.new(sentence)
     kept: list[str] = []
     room = max_chars - len(addition)
     for sentence in reversed(_SENTENCE.split((previous or "").strip())):
-        if not sentence or len(sentence) + 1 > room:
+        if not sentence or not shown.new(sentence):
+            continue
+        if len(sentence) + 1 > room:
             break
         kept.append(sentence)
         room -= len(sentence) + 1

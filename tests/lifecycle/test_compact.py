@@ -76,6 +76,10 @@ def test_due_is_a_threshold_on_what_is_not_yet_summarised() -> None:
 def test_fold_keeps_the_newest_text_and_drops_the_oldest_sentences() -> None:
     """The running summary stays under its bound by forgetting its oldest sentences first."""
     assert fold("One. Two. Three.", "Four.", max_chars=16) == "Three. Four."
+    lead = "Maya and the assistant talked about Kyoto."
+    assert fold(f"{lead} Maya booked a hotel.", f"{lead} Maya asked about trains.", 500) == (
+        f"Maya booked a hotel. {lead} Maya asked about trains."
+    )
     assert fold("One. Two. Three.", "Four.", max_chars=100) == "One. Two. Three. Four."
     assert fold(None, "x " * 50, max_chars=20).strip() == ("x " * 10).strip()
 

@@ -7,10 +7,12 @@ twice, and the user can go on.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_sessionstate.adapters.tools import memory_tools
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.core import SessionMemory
+from langchain_sessionstate.errors import StoreUnavailableError
 from langchain_sessionstate.keys import KeySchema
 from langchain_sessionstate.models import Decision, MemoryKind
 from tests.fixtures.adapters import tool_runtime
@@ -313,17 +316,26 @@ def test_redis_down_during_save_and_load_the_agent_keeps_answering_and_loses_not
             _heal(fault, durable_redis, proxy)
         clock.advance(timedelta(seconds=30))
         client.send("And one more thing.", "m5")
-        assert user_messages(memory) == [
+        # Replayed by the calls above; on a loaded machine a call may still time out once
+        # right after the restart and spool again, so wait for the spool to drain.
+        resilient = memory.short_term
+        deadline = time.monotonic() + 60
+        while resilient.spool.pending() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            with contextlib.suppress(StoreUnavailableError):
+                resilient.replay()  # type: ignore[attr-defined]
+        assert not resilient.spool.pending()  # type: ignore[attr-defined]
+        stored = resilient.inner  # type: ignore[attr-defined]  # Redis itself, not a cache
+        (info,) = stored.list_sessions(USER)
+        history = stored.messages(USER, info.session_id)
+        assert [str(t.message.content) for t in history if t.message.type == "human"] == [
             "I'm planning a trip to Kyoto in April.",
             "Detail number 2.",
             "Detail number 3.",
             "Detail number 4.",
             "And one more thing.",
         ]
-        (info,) = memory.short_term.list_sessions(USER)
         assert info.turn_count == 5
-        assert len(memory.history(USER, info.session_id)) == 10
-        assert not memory.short_term.spool.pending()  # type: ignore[attr-defined]
+        assert len(history) == 10
         clock.advance(timedelta(hours=3))
         memory.sweep()
         assert_no_duplicate_memories(memory)
