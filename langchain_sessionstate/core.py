@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -51,6 +51,7 @@ from langchain_sessionstate.models import (
 from langchain_sessionstate.resumption.greeting import LLMGreeter, TemplateGreeter
 from langchain_sessionstate.resumption.resumer import Resumer
 from langchain_sessionstate.shortterm.base import ShortTermStore
+from langchain_sessionstate.shortterm.ops import AppendTurn
 
 if TYPE_CHECKING:
     from langchain_sessionstate.adapters.retriever import ResumptionRetriever
@@ -257,20 +258,8 @@ class SessionMemory:
         user's message) instead of counting a new one. A ``write_id`` seen before (a retry)
         changes nothing.
         """
-        stamped = _with_ids(messages)
-        result = self.short_term.append_turn(
-            user_id,
-            session_id,
-            stamped,
-            now=self.clock.now(),
-            update=update,
-            device_id=device_id,
-            write_id=write_id,
-            lease_ttl=self._lease_ttl(device_id),
-            continues=continues,
-        )
-        self._after_turn(user_id, session_id, result)
-        return result
+        op = self._turn(user_id, session_id, messages, update, device_id, write_id, continues)
+        return self._after_turn(op, self.short_term.run(op))
 
     async def arecord_turn(
         self,
@@ -284,29 +273,40 @@ class SessionMemory:
         continues: bool = False,
     ) -> AppendResult:
         """Async :meth:`record_turn`."""
-        stamped = _with_ids(messages)
-        result = await self.short_term.aappend_turn(
+        op = self._turn(user_id, session_id, messages, update, device_id, write_id, continues)
+        return self._after_turn(op, await self.short_term.arun(op))
+
+    def _turn(
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[BaseMessage],
+        update: StateUpdate | None,
+        device_id: str | None,
+        write_id: str | None,
+        continues: bool,
+    ) -> AppendTurn:
+        """The store operation of one turn: messages given ids, stamped now, leased to
+        ``device_id`` for ``LifecycleConfig.lease_ttl``."""
+        lease_ttl = self.settings.lifecycle.lease_ttl if device_id is not None else None
+        return AppendTurn(
             user_id,
             session_id,
-            stamped,
-            now=self.clock.now(),
-            update=update,
-            device_id=device_id,
-            write_id=write_id,
-            lease_ttl=self._lease_ttl(device_id),
-            continues=continues,
+            _with_ids(messages),
+            self.clock.now(),
+            update,
+            device_id,
+            write_id,
+            lease_ttl,
+            continues,
         )
-        self._after_turn(user_id, session_id, result)
-        return result
 
-    def _lease_ttl(self, device_id: str | None) -> timedelta | None:
-        return self.settings.lifecycle.lease_ttl if device_id is not None else None
-
-    def _after_turn(self, user_id: str, session_id: str, result: AppendResult) -> None:
+    def _after_turn(self, op: AppendTurn, result: AppendResult) -> AppendResult:
         """Queue a compaction when the turn left enough messages outside the window (off the
         request path: the background worker runs it)."""
-        if result.applied and self.compactor.due(user_id, session_id, result.message_count):
-            self.background.submit(user_id, session_id)
+        if result.applied and self.compactor.due(op.user_id, op.session_id, result.message_count):
+            self.background.submit(op.user_id, op.session_id)
+        return result
 
     def load(self, user_id: str, session_id: str) -> SessionState | None:
         """The state a prompt needs (state + recent messages), or None."""

@@ -29,6 +29,7 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import ConfigurableFieldSpec
 
+from langchain_sessionstate._procedure import Calls, acall, call, method
 from langchain_sessionstate.core import SessionMemory, messages_write_id
 from langchain_sessionstate.keys import validate_id
 
@@ -87,11 +88,10 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
                 self.user_id, self.session_id, list(messages), device_id=self.device_id
             )
 
-    def add_input(self, messages: Sequence[BaseMessage]) -> None:
-        """Write the user's new messages as a new turn, before the model answers them (a retry
-        with the same message ids adds nothing)."""
+    def _input(self, messages: Sequence[BaseMessage]) -> Calls[None]:
         if messages:
-            written = self.memory.record_turn(
+            written = yield method(
+                "record_turn",
                 self.user_id,
                 self.session_id,
                 list(messages),
@@ -100,48 +100,38 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
             )
             self._retried = [] if written.applied else list(messages)
 
+    def add_input(self, messages: Sequence[BaseMessage]) -> None:
+        """Write the user's new messages as a new turn, before the model answers them (a retry
+        with the same message ids adds nothing)."""
+        call(self._input(messages), self.memory)
+
     async def aadd_input(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_input`."""
-        if messages:
-            written = await self.memory.arecord_turn(
+        await acall(self._input(messages), self.memory)
+
+    def _reply(self, messages: Sequence[BaseMessage]) -> Calls[None]:
+        retried = self._retried and (
+            yield method("answer_to", self.user_id, self.session_id, self._retried)
+        )
+        if messages and not retried:
+            yield method(
+                "record_turn",
                 self.user_id,
                 self.session_id,
                 list(messages),
                 device_id=self.device_id,
-                write_id=messages_write_id(self.user_id, self.session_id, messages, "in"),
+                write_id=messages_write_id(self.user_id, self.session_id, messages, "out"),
+                continues=True,
             )
-            self._retried = [] if written.applied else list(messages)
 
     def add_reply(self, messages: Sequence[BaseMessage]) -> None:
         """Write the answer to the last input as the rest of its turn (not when the input was
         a retry whose first answer is already recorded)."""
-        retried = self._retried and self.memory.answer_to(
-            self.user_id, self.session_id, self._retried
-        )
-        if messages and not retried:
-            self.memory.record_turn(
-                self.user_id,
-                self.session_id,
-                list(messages),
-                device_id=self.device_id,
-                write_id=messages_write_id(self.user_id, self.session_id, messages, "out"),
-                continues=True,
-            )
+        call(self._reply(messages), self.memory)
 
     async def aadd_reply(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_reply`."""
-        retried = self._retried and await self.memory.aanswer_to(
-            self.user_id, self.session_id, self._retried
-        )
-        if messages and not retried:
-            await self.memory.arecord_turn(
-                self.user_id,
-                self.session_id,
-                list(messages),
-                device_id=self.device_id,
-                write_id=messages_write_id(self.user_id, self.session_id, messages, "out"),
-                continues=True,
-            )
+        await acall(self._reply(messages), self.memory)
 
     def clear(self) -> None:
         """Delete the live session (its messages and state); long-term memory stays."""

@@ -44,6 +44,7 @@ from langchain_core.messages import (
 )
 from langgraph.runtime import Runtime
 
+from langchain_sessionstate._procedure import Calls, acall, call, method
 from langchain_sessionstate.adapters.context import (
     context_device_id,
     context_session_id,
@@ -478,13 +479,11 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
             "sessionstate_turn": plan.to_state(),
         }
 
-    @hook_config(can_jump_to=["end"])
-    def before_agent(
-        self, state: SessionStateAgentState, runtime: Runtime[Any]
-    ) -> dict[str, Any] | None:
+    def _before(self, state: SessionStateAgentState, runtime: Runtime[Any]) -> Calls[Any]:
         """Resume the context's user, then write the user's new message before the model."""
         who = self._who(runtime)
-        resumption = self.memory.resume(
+        resumption = yield method(
+            "resume",
             who.user_id,
             first_message=self._latest_human(state["messages"]),
             session_id=who.session_id,
@@ -497,7 +496,8 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         plan, inputs = self._plan(state, who, resumption)
         if inputs and session_thread() != plan.session_id:
             try:
-                written = self.memory.record_turn(
+                written = yield method(
+                    "record_turn",
                     plan.user_id,
                     plan.session_id,
                     inputs,
@@ -508,45 +508,24 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
             except LeaseHeldError as held:
                 return self._conflict(resumption, held)
             if not written.applied:  # a retried request: answer it as it was answered
-                answer = self.memory.answer_to(plan.user_id, plan.session_id, inputs)
+                answer = yield method("answer_to", plan.user_id, plan.session_id, inputs)
                 if answer:
                     return self._answered(resumption, answer)
         return self._started(resumption, plan)
+
+    @hook_config(can_jump_to=["end"])
+    def before_agent(
+        self, state: SessionStateAgentState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Resume the context's user, then write the user's new message before the model."""
+        return cast("dict[str, Any] | None", call(self._before(state, runtime), self.memory))
 
     @hook_config(can_jump_to=["end"])
     async def abefore_agent(
         self, state: SessionStateAgentState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`before_agent`."""
-        who = self._who(runtime)
-        resumption = await self.memory.aresume(
-            who.user_id,
-            first_message=self._latest_human(state["messages"]),
-            session_id=who.session_id,
-            device_id=who.device_id,
-            token_budget=self.token_budget,
-            takeover=who.takeover,
-        )
-        if resumption.active_device is not None:
-            return self._conflict(resumption, resumption.active_device)
-        plan, inputs = self._plan(state, who, resumption)
-        if inputs and session_thread() != plan.session_id:
-            try:
-                written = await self.memory.arecord_turn(
-                    plan.user_id,
-                    plan.session_id,
-                    inputs,
-                    update=self._input_update(plan),
-                    device_id=plan.device_id,
-                    write_id=write_id(plan, inputs, "in"),
-                )
-            except LeaseHeldError as held:
-                return self._conflict(resumption, held)
-            if not written.applied:  # a retried request: answer it as it was answered
-                answer = await self.memory.aanswer_to(plan.user_id, plan.session_id, inputs)
-                if answer:
-                    return self._answered(resumption, answer)
-        return self._started(resumption, plan)
+        return cast("dict[str, Any] | None", await acall(self._before(state, runtime), self.memory))
 
     # ------------------------------------------------------------------ around the model
 
@@ -605,17 +584,13 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         turn = new_messages(state["messages"], plan.start)
         return stored_by_checkpointer(turn_update(turn, plan, self.memory.now())) if turn else {}
 
-    def after_agent(
-        self, state: SessionStateAgentState, runtime: Runtime[Any]
-    ) -> dict[str, Any] | None:
+    def _after(self, state: SessionStateAgentState) -> Calls[None]:
         """Write the reply and tool messages as the rest of the turn, with its state."""
-        stored = self._stored_once(state)
-        if stored is not None:
-            return stored or None
         planned = self._rest(state)
         if planned is not None:
             plan, rest, update = planned
-            self.memory.record_turn(
+            yield method(
+                "record_turn",
                 plan.user_id,
                 plan.session_id,
                 rest,
@@ -624,6 +599,15 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
                 write_id=write_id(plan, rest),
                 continues=plan.recorded > 0,
             )
+
+    def after_agent(
+        self, state: SessionStateAgentState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Write the reply and tool messages as the rest of the turn, with its state."""
+        stored = self._stored_once(state)
+        if stored is not None:
+            return stored or None
+        call(self._after(state), self.memory)
         return None
 
     async def aafter_agent(
@@ -633,18 +617,7 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
         stored = self._stored_once(state)
         if stored is not None:
             return stored or None
-        planned = self._rest(state)
-        if planned is not None:
-            plan, rest, update = planned
-            await self.memory.arecord_turn(
-                plan.user_id,
-                plan.session_id,
-                rest,
-                update=update,
-                device_id=plan.device_id,
-                write_id=write_id(plan, rest),
-                continues=plan.recorded > 0,
-            )
+        await acall(self._after(state), self.memory)
         return None
 
 
