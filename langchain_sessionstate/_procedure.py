@@ -43,39 +43,60 @@ Request = Forward | Local
 Procedure = Generator[Request, Any, T]
 
 
-def drive(proc: Procedure[T], forward: Callable[[Sequence[Op]], list[Any]]) -> T:
-    """Run ``proc`` with sync calls."""
+def _run(proc: Generator[Any, Any, T], execute: Callable[[Any], Any], caught: type[Exception]) -> T:
+    """Send each request's result back into ``proc`` (or throw in its ``caught`` error)."""
     try:
         request = next(proc)
         while True:
             try:
-                value = forward(request.ops) if isinstance(request, Forward) else request.fn()
-            except SessionStateError as exc:
+                value = execute(request)
+            except caught as exc:
                 request = proc.throw(exc)
             else:
                 request = proc.send(value)
     except StopIteration as done:
         result: T = done.value
         return result
+
+
+async def _arun(
+    proc: Generator[Any, Any, T],
+    execute: Callable[[Any], Awaitable[Any]],
+    caught: type[Exception],
+) -> T:
+    """Async :func:`_run`."""
+    try:
+        request = next(proc)
+        while True:
+            try:
+                value = await execute(request)
+            except caught as exc:
+                request = proc.throw(exc)
+            else:
+                request = proc.send(value)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+def drive(proc: Procedure[T], forward: Callable[[Sequence[Op]], list[Any]]) -> T:
+    """Run ``proc`` with sync calls."""
+
+    def execute(request: Request) -> Any:
+        return forward(request.ops) if isinstance(request, Forward) else request.fn()
+
+    return _run(proc, execute, SessionStateError)
 
 
 async def adrive(proc: Procedure[T], forward: Callable[[Sequence[Op]], Awaitable[list[Any]]]) -> T:
     """Run ``proc`` with awaited store calls and local work in a worker thread."""
-    try:
-        request = next(proc)
-        while True:
-            try:
-                if isinstance(request, Forward):
-                    value = await forward(request.ops)
-                else:
-                    value = await asyncio.to_thread(request.fn)
-            except SessionStateError as exc:
-                request = proc.throw(exc)
-            else:
-                request = proc.send(value)
-    except StopIteration as done:
-        result: T = done.value
-        return result
+
+    async def execute(request: Request) -> Any:
+        if isinstance(request, Forward):
+            return await forward(request.ops)
+        return await asyncio.to_thread(request.fn)
+
+    return await _arun(proc, execute, SessionStateError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,35 +117,22 @@ Calls = Generator[Call, Any, T]
 
 
 def call(proc: Calls[T], target: object) -> T:
-    """Run ``proc`` on the target's sync methods; an error is thrown in at its ``yield``."""
-    try:
-        request = next(proc)
-        while True:
-            try:
-                value = getattr(target, request.name)(*request.args, **request.kwargs)
-            except Exception as exc:  # the procedure decides; unhandled, it propagates
-                request = proc.throw(exc)
-            else:
-                request = proc.send(value)
-    except StopIteration as done:
-        result: T = done.value
-        return result
+    """Run ``proc`` on the target's sync methods; an error is thrown in at its ``yield`` (the
+    procedure decides; unhandled, it propagates)."""
+
+    def execute(request: Call) -> Any:
+        return getattr(target, request.name)(*request.args, **request.kwargs)
+
+    return _run(proc, execute, Exception)
 
 
 async def acall(proc: Calls[T], target: object) -> T:
     """Run ``proc`` on the target's async twins (``a<name>``)."""
-    try:
-        request = next(proc)
-        while True:
-            try:
-                value = await getattr(target, "a" + request.name)(*request.args, **request.kwargs)
-            except Exception as exc:
-                request = proc.throw(exc)
-            else:
-                request = proc.send(value)
-    except StopIteration as done:
-        result: T = done.value
-        return result
+
+    async def execute(request: Call) -> Any:
+        return await getattr(target, "a" + request.name)(*request.args, **request.kwargs)
+
+    return await _arun(proc, execute, Exception)
 
 
 __all__ = [
