@@ -67,17 +67,22 @@ def validate_id(value: str, what: str = "id") -> str:
     """
     if not isinstance(value, str):
         raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
-    if not value:
-        raise InvalidInputError(f"{what} must not be empty, got {value!r}")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidInputError(
-            f"{what} must be at most {MAX_ID_LENGTH} characters, got {_quote(value)}"
-        )
-    if _CONTROL_RE.search(value):
-        raise InvalidInputError(
-            f"{what} must not contain control characters (newline, tab, ...), got {_quote(value)}"
-        )
+    problem = _id_problem(str.__str__(value))
+    if problem:
+        raise InvalidInputError(f"{what} {problem}")
     return value
+
+
+@lru_cache(maxsize=8192)
+def _id_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as an id (None: nothing); cached, ids recur every turn."""
+    if not value:
+        return f"must not be empty, got {value!r}"
+    if len(value) > MAX_ID_LENGTH:
+        return f"must be at most {MAX_ID_LENGTH} characters, got {_quote(value)}"
+    if _CONTROL_RE.search(value):
+        return f"must not contain control characters (newline, tab, ...), got {_quote(value)}"
+    return None
 
 
 @lru_cache(maxsize=4096)

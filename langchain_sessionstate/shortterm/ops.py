@@ -114,8 +114,13 @@ class AppendTurn(SessionOp[AppendResult]):
         return msgs, fields
 
     def __post_init__(self) -> None:
-        SessionOp.__post_init__(self)
-        _ids((self.device_id, "device_id"), (self.write_id, "write_id"))
+        # Inlined (no super chain): this runs on every turn.
+        validate_id(self.user_id, "user_id")
+        validate_id(self.session_id, "session_id")
+        if self.device_id is not None:
+            validate_id(self.device_id, "device_id")
+        if self.write_id is not None:
+            validate_id(self.write_id, "write_id")
         for message in self.messages:
             if not isinstance(message, BaseMessage):
                 raise InvalidInputError(

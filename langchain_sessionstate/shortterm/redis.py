@@ -254,6 +254,11 @@ class RedisShortTermStore(ShortTermStore):
         """Run each operation's plan in order on the sync client."""
         return [self._run(self._plan(op)) for op in ops]
 
+    def run(self, op: ops.StoreOp[T]) -> T:
+        """One operation (the per-turn path: no batch list around it)."""
+        result: T = self._run(self._plan(op))
+        return result
+
     async def abatch(self, ops: Sequence[Op]) -> list[Any]:
         """Run each operation's plan in order on the asyncio client."""
         return [await self._arun(self._plan(op)) for op in ops]
