@@ -338,7 +338,8 @@ class ResumptionContext(_Model):
     degraded: bool = False  # live state was unreachable: context from long-term memory only
 
     def render(self, token_budget: int | None = None) -> str:
-        """Render items in rank order, one per line, within ``token_budget`` whitespace tokens.
+        """Render items in rank order, one per line, within ``token_budget`` tokens
+        (:func:`count_tokens`).
 
         Nothing is cut mid-sentence: an item too long for what is left keeps its leading
         sentences that fit (none: it is skipped), and a shorter item after it may still fit.
@@ -347,10 +348,10 @@ class ResumptionContext(_Model):
         used = 0
         for item in self.items:
             line = item.render()
-            size = len(line.split())
+            size = count_tokens(line)
             if token_budget is not None and used + size > token_budget:
                 line = _leading_sentences(line, token_budget - used)
-                size = len(line.split())
+                size = count_tokens(line)
                 if not line:
                     continue
             lines.append(line)
@@ -359,6 +360,13 @@ class ResumptionContext(_Model):
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n")
+_WORD_CHARS = 32
+
+
+def count_tokens(text: str) -> int:
+    """Whitespace-separated words, a word longer than 32 characters counting one token per 32
+    (so an unspaced paste cannot pass a budget as one "word")."""
+    return sum(1 + (len(word) - 1) // _WORD_CHARS for word in text.split())
 
 
 def _leading_sentences(text: str, budget: int) -> str:
@@ -366,7 +374,7 @@ def _leading_sentences(text: str, budget: int) -> str:
     kept = ""
     for m in [*_SENTENCE_END.finditer(text), None]:
         head = text[: m.start()] if m is not None else text
-        if len(head.split()) > budget:
+        if count_tokens(head) > budget:
             break
         kept = head
     return kept.rstrip()

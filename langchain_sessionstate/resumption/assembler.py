@@ -54,6 +54,7 @@ from langchain_sessionstate.models import (
     SessionState,
     SessionSummary,
     Tier,
+    count_tokens,
 )
 from langchain_sessionstate.resumption.items import (
     OPEN_KINDS,
@@ -410,8 +411,8 @@ def priming_items(
 
 
 def size(item: ContextItem) -> int:
-    """Whitespace tokens of an item as rendered: what it costs in a prompt."""
-    return len(item.render().split())
+    """Tokens of an item as rendered (:func:`count_tokens`): what it costs in a prompt."""
+    return count_tokens(item.render())
 
 
 def pack(items: Sequence[ContextItem], token_budget: int | None) -> list[ContextItem]:

@@ -18,9 +18,11 @@ from langchain_sessionstate.models import (
     Journal,
     MemoryKind,
     PendingOperation,
+    ResumptionContext,
     ScoredMemory,
     SessionState,
     SessionSummary,
+    count_tokens,
 )
 from langchain_sessionstate.resumption.assembler import (
     Assembler,
@@ -416,3 +418,17 @@ def test_a_window_shows_no_tool_transcript_or_small_talk() -> None:
         "[2026-03-02] Anna: Please remember that I moved to Porto in May."
     ]
     assert items[0].source_turn_ids == ["t0"]
+
+
+def test_the_budget_caps_an_unspaced_paste_in_render() -> None:
+    """A megabyte-long run without spaces is not one "word": render stays within the budget,
+    the paste is skipped whole (no sentence of it fits), and the item after it still shows."""
+    paste = ContextItem(kind="turn", text="A" * 7_000_000, score=2.0)
+    fact = ContextItem(kind="fact", text="Maya works as a nurse in Lyon.", score=1.0)
+    ctx = ResumptionContext(
+        user_id="u", session_id="s", decision=Decision.RESTORE, items=[paste, fact]
+    )
+    out = ctx.render(token_budget=64)
+    assert out == "Maya works as a nurse in Lyon."
+    assert count_tokens("A" * 64) == 2
+    assert count_tokens("short words here") == 3
