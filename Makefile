@@ -1,4 +1,5 @@
-# Two entry points a fresh machine needs: `make demo` and `make test`.
+# Two entry points a fresh machine needs: `make demo` and `make test`; `make notebooks` after
+# a change that alters what the notebooks print.
 # torch is installed first and pinned: the CPU build lies on this kind of machine's disk,
 # and any other torch request pulls a multi-gigabyte CUDA build.
 PY ?= python3
@@ -8,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install install-dev demo test lint typecheck unit bench clean
+.PHONY: install install-dev demo test lint typecheck unit bench notebooks clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +33,12 @@ lint:
 
 test: install-dev lint
 	$(BIN)/pytest
+
+# Re-execute every notebook (or NB="01_quickstart 04_look_inside") on a clean kernel and save
+# its outputs, normalised as tests/test_notebooks.py compares them; unchanged ones are not
+# rewritten. Needs the dev extra (make install-dev) and redis-server for notebook 05.
+notebooks: $(BIN)/python
+	$(BIN)/python -m tests.notebook_outputs $(NB)
 
 bench: install-dev
 	$(BIN)/python benchmarks/turn_latency.py --out benchmarks/results/turn_latency.json
