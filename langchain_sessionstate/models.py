@@ -348,8 +348,9 @@ class ResumptionContext(_Model):
         used = 0
         for item in self.items:
             line = item.render()
-            size = count_tokens(line)
-            if token_budget is not None and used + size > token_budget:
+            over = token_budget is not None and len(line) > _chars_within(token_budget - used)
+            size = 0 if over else count_tokens(line)
+            if token_budget is not None and (over or used + size > token_budget):
                 line = _leading_sentences(line, token_budget - used)
                 size = count_tokens(line)
                 if not line:
@@ -369,10 +370,19 @@ def count_tokens(text: str) -> int:
     return sum(1 + (len(word) - 1) // _WORD_CHARS for word in text.split())
 
 
+def _chars_within(budget: int) -> int:
+    """A length no text of at most ``budget`` tokens reaches (short of whitespace runs), so a
+    huge text is cut to it before any token is counted."""
+    return 4 * (max(budget, 0) + 1) * (_WORD_CHARS + 1)
+
+
 def _leading_sentences(text: str, budget: int) -> str:
     """The longest run of ``text``'s first whole sentences within ``budget`` tokens."""
+    limit = _chars_within(budget)
+    whole = len(text) <= limit
+    text = text[:limit]  # a huge text: only its head can hold sentences that fit
     kept = ""
-    for m in [*_SENTENCE_END.finditer(text), None]:
+    for m in [*_SENTENCE_END.finditer(text), *([None] if whole else [])]:
         head = text[: m.start()] if m is not None else text
         if count_tokens(head) > budget:
             break
