@@ -53,7 +53,7 @@ _ESCAPED_RE = re.compile(r"(?:[A-Za-z0-9._@+=\-]|%[0-9A-F]{2})+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _quote(value: str, limit: int = 60) -> str:
+def quoted(value: str, limit: int = 60) -> str:
     """``repr`` of ``value``, truncated so a huge id does not flood an error message."""
     if len(value) <= limit:
         return repr(value)
@@ -79,9 +79,9 @@ def _id_problem(value: str) -> str | None:
     if not value:
         return f"must not be empty, got {value!r}"
     if len(value) > MAX_ID_LENGTH:
-        return f"must be at most {MAX_ID_LENGTH} characters, got {_quote(value)}"
+        return f"must be at most {MAX_ID_LENGTH} characters, got {quoted(value)}"
     if _CONTROL_RE.search(value):
-        return f"must not contain control characters (newline, tab, ...), got {_quote(value)}"
+        return f"must not contain control characters (newline, tab, ...), got {quoted(value)}"
     return None
 
 
@@ -107,7 +107,7 @@ def escape_id(value: str, what: str = "id") -> str:
 def unescape_id(escaped: str) -> str:
     """Inverse of :func:`escape_id`; raises InvalidInputError on text it cannot produce."""
     if not _ESCAPED_RE.fullmatch(escaped):
-        raise InvalidInputError(f"not an escaped id: {_quote(escaped)}")
+        raise InvalidInputError(f"not an escaped id: {quoted(escaped)}")
     if "%" not in escaped:
         return escaped
     out = bytearray()
@@ -123,7 +123,7 @@ def unescape_id(escaped: str) -> str:
     try:
         return out.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"not an escaped id: {_quote(escaped)}") from exc
+        raise InvalidInputError(f"not an escaped id: {quoted(escaped)}") from exc
 
 
 def shard_of(user_id: str, shards: int) -> int:
@@ -151,7 +151,7 @@ def parse_index_member(member: str | bytes) -> tuple[str, str]:
     text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
     user, sep, session = text.partition(":")
     if not sep:
-        raise InvalidInputError(f"not a session index member: {_quote(text)}")
+        raise InvalidInputError(f"not a session index member: {quoted(text)}")
     return unescape_id(user), unescape_id(session)
 
 
@@ -368,7 +368,7 @@ class KeySchema:
         thread_part = len(parts) == 8 and parts[6] == "ck" and parts[7] in _THREAD_KEYS
         if ok and thread_part and parts[4] == "s":
             return KeyInfo(f"ck:{parts[7]}", unescape_id(parts[3]), unescape_id(parts[5]))
-        raise InvalidInputError(f"not a per-user key of prefix {self.prefix!r}: {_quote(key)}")
+        raise InvalidInputError(f"not a per-user key of prefix {self.prefix!r}: {quoted(key)}")
 
     def _build_user(self, user_id: str) -> UserKeys:
         u = escape_id(user_id, "user_id")
@@ -414,26 +414,6 @@ class KeySchema:
         )
 
 
-# --------------------------------------------------------------------------- checkpoints
-#
-# A LangGraph thread is a session of a user (thread id = session id). Its checkpoints live in
-# a fixed set of keys beside the session keys (``p:T:u:<u>:s:<s>:ck:*``, see ThreadKeys), so
-# one put touches one Cluster slot, every key of the thread shares one sliding TTL, and
-# deleting the session deletes the thread. Fields and members inside those keys:
-#
-#     ck:cp     hash   "<n>|<c>"            -> record (header line, then the checkpoint)
-#     ck:idx    zset   "<n>|<c>"            score 0: lexical order = checkpoint id order
-#     ck:blobs  hash   "<n>|<ch>|<v>"       -> one channel value at one version
-#     ck:w      hash   "<n>|<c>|<t>|<i>"    -> one pending write (task t, index i)
-#     ck:widx   zset   "<n>|<c>|<t>|<i>"    score 0: the writes of one checkpoint by prefix
-#     ck:runs   set    "<r>"                runs that wrote checkpoints of the thread
-#
-# and, per shard (the user's tag): ``ck:threads`` with members "<s>|<u>" (the users of a
-# thread id) and ``ck:runs`` with members "<u>:<s>|<r>" (the threads of a run). ``n`` is the
-# escaped checkpoint namespace ("" for the root graph), ``c`` a checkpoint id, ``ch`` a
-# channel, ``v`` a channel version, ``t`` a task id, ``r`` a run id; all are escaped like
-# ids, so none contains "|" or ":" and every prefix ending in "|" names exactly one parent.
-
 LEX_MAX = "\xff"
 """A byte above every escaped character: ``"[" + prefix + LEX_MAX`` ends a lexical range."""
 
@@ -447,64 +427,11 @@ def escape_ns(ns: str) -> str:
         raise InvalidInputError(f"checkpoint_ns must be a string, got {type(ns).__name__}")
     if len(ns) > MAX_NS_LENGTH:
         raise InvalidInputError(
-            f"checkpoint_ns must be at most {MAX_NS_LENGTH} characters, got {_quote(ns)}"
+            f"checkpoint_ns must be at most {MAX_NS_LENGTH} characters, got {quoted(ns)}"
         )
     if _CONTROL_RE.search(ns):
-        raise InvalidInputError(f"checkpoint_ns must not contain control characters: {_quote(ns)}")
+        raise InvalidInputError(f"checkpoint_ns must not contain control characters: {quoted(ns)}")
     return _escape(ns)
-
-
-def ck_member(ns: str, checkpoint_id: str) -> str:
-    """``"<n>|<c>"``: a checkpoint's field in ``ck:cp`` and member of ``ck:idx``."""
-    return f"{escape_ns(ns)}|{escape_id(checkpoint_id, 'checkpoint_id')}"
-
-
-def ck_blob_field(ns: str, channel: str, version: str | int | float) -> str:
-    """``"<n>|<ch>|<v>"``: one channel value at one version in ``ck:blobs``."""
-    return f"{escape_ns(ns)}|{escape_id(channel, 'channel')}|{escape_id(str(version), 'version')}"
-
-
-def ck_write_field(ns: str, checkpoint_id: str, task_id: str, idx: int) -> str:
-    """``"<n>|<c>|<t>|<i>"``: one pending write in ``ck:w`` and member of ``ck:widx``."""
-    return f"{ck_member(ns, checkpoint_id)}|{escape_id(task_id, 'task_id')}|{int(idx)}"
-
-
-def parse_ck_member(member: str | bytes) -> tuple[str, str]:
-    """``(ns, checkpoint_id)`` of a ``ck:idx`` member; InvalidInputError if malformed."""
-    text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
-    ns, sep, cid = text.partition("|")
-    if not sep or "|" in cid:
-        raise InvalidInputError(f"not a checkpoint member: {_quote(text)}")
-    return (unescape_id(ns) if ns else ""), unescape_id(cid)
-
-
-def parse_ck_blob_field(field: str | bytes) -> tuple[str, str, str]:
-    """``(ns, channel, version)`` of a ``ck:blobs`` field; InvalidInputError if malformed."""
-    text = field.decode("ascii", "replace") if isinstance(field, bytes) else field
-    parts = text.split("|")
-    if len(parts) != 3:
-        raise InvalidInputError(f"not a checkpoint blob field: {_quote(text)}")
-    ns, channel, version = parts
-    return (unescape_id(ns) if ns else ""), unescape_id(channel), unescape_id(version)
-
-
-def parse_thread_member(member: str | bytes) -> tuple[str, str]:
-    """``(session_id, user_id)`` of a ``ck:threads`` member."""
-    text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
-    session, sep, user = text.partition("|")
-    if not sep:
-        raise InvalidInputError(f"not a thread index member: {_quote(text)}")
-    return unescape_id(session), unescape_id(user)
-
-
-def parse_run_member(member: str | bytes) -> tuple[str, str, str]:
-    """``(user_id, session_id, run_id)`` of a ``ck:runs`` index member."""
-    text = member.decode("ascii", "replace") if isinstance(member, bytes) else member
-    owner, sep, run = text.partition("|")
-    if not sep:
-        raise InvalidInputError(f"not a run index member: {_quote(text)}")
-    user, session = parse_index_member(owner)
-    return user, session, unescape_id(run)
 
 
 __all__ = [
@@ -518,18 +445,12 @@ __all__ = [
     "ThreadKeys",
     "UserKeys",
     "all_shard_tags",
-    "ck_blob_field",
-    "ck_member",
-    "ck_write_field",
     "escape_id",
     "escape_ns",
     "index_member",
-    "parse_ck_blob_field",
-    "parse_ck_member",
     "parse_index_member",
     "parse_record_ref",
-    "parse_run_member",
-    "parse_thread_member",
+    "quoted",
     "record_ref",
     "shard_of",
     "shard_tag",

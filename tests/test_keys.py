@@ -9,22 +9,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from langchain_sessionstate.checkpoint._members import (
+    ck_blob_field,
+    ck_member,
+    ck_write_field,
+    escape_ns,
+    parse_ck_blob_field,
+    parse_ck_member,
+    parse_run_member,
+    parse_thread_member,
+)
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import (
     KeySchema,
     all_shard_tags,
-    ck_blob_field,
-    ck_member,
-    ck_write_field,
     escape_id,
-    escape_ns,
     index_member,
-    parse_ck_blob_field,
-    parse_ck_member,
     parse_index_member,
-    parse_run_member,
-    parse_thread_member,
     shard_of,
     unescape_id,
 )

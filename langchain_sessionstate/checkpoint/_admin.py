@@ -20,18 +20,16 @@ from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite
 
 from langchain_sessionstate.checkpoint import _records as rec
 from langchain_sessionstate.checkpoint._exec import Command, Plan, Round, Script, one
-from langchain_sessionstate.checkpoint._plans import PAGE, Logic, Thread, _ms, matches
-from langchain_sessionstate.clock import to_ms
-from langchain_sessionstate.errors import InvalidInputError
-from langchain_sessionstate.keys import (
-    LEX_MAX,
+from langchain_sessionstate.checkpoint._members import (
     ck_member,
-    escape_id,
     parse_ck_member,
     parse_run_member,
     parse_thread_member,
-    validate_id,
 )
+from langchain_sessionstate.checkpoint._plans import PAGE, Logic, Thread, _ms, matches
+from langchain_sessionstate.clock import to_ms
+from langchain_sessionstate.errors import InvalidInputError
+from langchain_sessionstate.keys import LEX_MAX, escape_id, validate_id
 
 _ALL = 1 << 30
 """``LIMIT`` meaning "every checkpoint of the thread" in the read script."""

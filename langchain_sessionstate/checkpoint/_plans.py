@@ -30,6 +30,12 @@ from langchain_sessionstate.adapters.context import context_device_id, context_u
 from langchain_sessionstate.checkpoint import _messages as mlog
 from langchain_sessionstate.checkpoint import _records as rec
 from langchain_sessionstate.checkpoint._exec import Plan, Script, one
+from langchain_sessionstate.checkpoint._members import (
+    ck_blob_field,
+    ck_member,
+    ck_write_field,
+    parse_ck_member,
+)
 from langchain_sessionstate.clock import Clock, to_ms
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.errors import CorruptStateError, InvalidInputError
@@ -37,12 +43,8 @@ from langchain_sessionstate.keys import (
     LEX_MAX,
     KeySchema,
     SessionKeys,
-    ck_blob_field,
-    ck_member,
-    ck_write_field,
     escape_id,
     escape_ns,
-    parse_ck_member,
     validate_id,
 )
 from langchain_sessionstate.models import StateUpdate

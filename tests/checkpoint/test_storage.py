@@ -11,9 +11,9 @@ from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, Remove
 from langgraph.checkpoint.base import empty_checkpoint
 
 from langchain_sessionstate.checkpoint import SessionCheckpointer
+from langchain_sessionstate.checkpoint._members import parse_ck_blob_field
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import ShortTermConfig
-from langchain_sessionstate.keys import parse_ck_blob_field
 from langchain_sessionstate.models import SessionStatus
 from langchain_sessionstate.shortterm.redis import RedisShortTermStore
 from tests.checkpoint.graphs import chat_graph, thread
