@@ -9,13 +9,16 @@ user should see: when it is, what the library decided, what it would inject into
 
 from __future__ import annotations
 
+import contextlib
 import random
+import shlex
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -203,27 +206,47 @@ def _sweep(memory: SessionMemory, story: Narrator) -> None:
     )
 
 
-def run_demo(*, quiet: bool = False, seed: int = 7, out: TextIO | None = None) -> int:
-    """Run the scripted story and print it; returns the exit code (0)."""
+def run_demo(
+    *, quiet: bool = False, seed: int = 7, out: TextIO | None = None, keep: Path | None = None
+) -> int:
+    """Run the scripted story and print it; returns the exit code (0).
+
+    ``keep``: a folder (new or empty) that keeps the store afterwards, for ``inspect``.
+    """
     from langchain_sessionstate.cli import LazyEmbeddings
     from langchain_sessionstate.core import SessionMemory
 
     out = out or sys.stdout
     clock = SimulatedClock(START)
     story = Narrator(out, quiet=quiet, clock=clock, seed=seed)
+    where = f"Chroma in {keep / 'chroma'}" if keep else "Chroma in a temporary folder"
     print(
         "sessionstate demo: one user, three visits over two months, on a simulated clock.\n"
-        "Backend: the embedded default (in-process short-term store + Chroma in a temporary "
-        "folder); no server needed.",
+        f"Backend: the embedded default (in-process short-term store + {where}); no server "
+        "needed.",
         file=out,
     )
     embeddings = LazyEmbeddings(None if quiet else out).load()
-    with tempfile.TemporaryDirectory(prefix="sessionstate-demo-", ignore_cleanup_errors=True) as d:
-        memory = SessionMemory.embedded(d, embeddings=embeddings, clock=clock)
-        try:
-            _story(memory, story, clock)
-        finally:
-            memory.close()
+    with contextlib.ExitStack() as stack:
+        if keep is None:
+            folder = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="sessionstate-demo-", ignore_cleanup_errors=True)
+            )
+        else:
+            keep.mkdir(parents=True, exist_ok=True)
+            folder = str(keep)
+        memory = stack.enter_context(
+            SessionMemory.embedded(folder, embeddings=embeddings, clock=clock)
+        )
+        _story(memory, story, clock)
+    if keep is not None:
+        command = shlex.join(
+            ["sessionstate", "inspect", USER, "--chroma-path", str(keep / "chroma")]
+        )
+        print(
+            f"\nThe store is kept in {keep}: look at what Maya left behind with\n  {command}",
+            file=out,
+        )
     print(
         "\nThat's the lifecycle. Next: `sessionstate --help`, notebooks/01_quickstart.ipynb.",
         file=out,

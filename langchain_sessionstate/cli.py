@@ -5,15 +5,20 @@ Design: argparse only (no extra dependency). ``main(argv)`` parses, opens one
 command; it *returns* an exit code so tests call it in-process. Expected errors never print a
 traceback; they map to exit codes:
 
-    0  success            2  bad arguments or an invalid id (InvalidInputError)
-    1  other SessionStateError (or a refused confirmation)
-    3  Redis unreachable (StoreUnavailableError or a redis connection error)
-    130  interrupted (Ctrl-C), except ``sweep --every`` which stops cleanly with 0
+    0  success            2  bad arguments: an invalid id, a bad --redis-url (scheme,
+    1  other failures:        database number), a --chroma-path that holds no store
+       no such user,       3  a backend unreachable (Redis, or the Chroma server)
+       a corrupt record,   130  interrupted (Ctrl-C), except ``sweep --every`` which stops
+       a refused answer         cleanly with 0
 
-Without ``--redis-url`` (or ``SESSIONSTATE_REDIS_URL``) the embedded default is used: an
-in-process short-term store (empty between commands) and Chroma in ``--chroma-path``. The
-embedding model is loaded lazily, so ``inspect``/``forget``/``export`` never pay for it, and
-Redis is pinged before anything slow happens so an outage is reported at once.
+Every failure is one line on stderr naming its culprit (``sessionstate: ...``), never a
+traceback (``SESSIONSTATE_DEBUG=1`` shows one for an unexpected error); see
+:mod:`langchain_sessionstate._cli_backends`. Without ``--redis-url`` (or
+``SESSIONSTATE_REDIS_URL``) the embedded default is used: an in-process short-term store
+(empty between commands) and Chroma in ``--chroma-path``. Reading commands (inspect, export,
+forget) never create a store. The embedding model is loaded lazily, so they never pay for it,
+and Redis is pinged before anything slow happens so an outage is reported at once. ``sweep``
+reports its progress (done / due, rate, ETA) on stderr.
 """
 
 from __future__ import annotations
@@ -31,22 +36,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import redis.exceptions
-from langchain_core.embeddings import Embeddings
 
-from langchain_sessionstate.errors import (
-    InvalidInputError,
-    SessionStateError,
-    StoreUnavailableError,
+from langchain_sessionstate._cli_backends import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CliError,
+    LazyEmbeddings,
+    SweepProgress,
+    chroma_where,
+    debug_enabled,
+    explain,
+    open_memory,
 )
+from langchain_sessionstate.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from langchain_sessionstate.core import SessionMemory
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3
-EXIT_INTERRUPTED = 130  # the shell convention for SIGINT
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "LazyEmbeddings",
+    "build_parser",
+    "main",
+    "open_memory",
+    "render_inspect",
+    "render_report",
+]
 
 ENV_REDIS_URL = "SESSIONSTATE_REDIS_URL"
 ENV_CHROMA_PATH = "SESSIONSTATE_CHROMA_PATH"
@@ -56,52 +78,47 @@ ENV_PREFIX = "SESSIONSTATE_PREFIX"
 DEFAULT_CHROMA_PATH = ".sessionstate/chroma"
 
 
-class LazyEmbeddings(Embeddings):
-    """Loads the bundled embedding model on first use, reporting the wait on ``out``.
+# --------------------------------------------------------------------------- parser
 
-    Commands that only read or delete (inspect, forget, export) never embed, so they start in
-    a fraction of a second instead of waiting for the model.
+
+def _backend_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--redis-url``, ``--chroma-path``, ``--chroma-host``, ``--chroma-port``, ``--prefix``.
+
+    On the top parser they carry the defaults (environment first); on each command they
+    default to "not given", so ``sessionstate inspect maya --chroma-path X`` works too.
     """
 
-    def __init__(self, out: TextIO | None = None) -> None:
-        self._out = out
-        self._inner: Embeddings | None = None
+    def default(value: Any) -> Any:
+        return value if top else argparse.SUPPRESS
 
-    def load(self) -> Embeddings:
-        """Return the loaded model, loading it now if needed (with a progress line)."""
-        if self._inner is None:
-            from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
-
-            _quiet_model_loading()
-            started = time.monotonic()
-            if self._out is not None:
-                print("loading embedding model…", end="", flush=True, file=self._out)
-            self._inner = MiniLMEmbeddings()
-            if self._out is not None:
-                print(f" ready in {time.monotonic() - started:.1f} s", file=self._out)
-        return self._inner
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed documents with the (lazily loaded) model."""
-        return self.load().embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        """Embed a query with the (lazily loaded) model."""
-        return self.load().embed_query(text)
-
-
-def _quiet_model_loading() -> None:
-    """Hide the weight-loading progress bar: the CLI prints its own single progress line."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # an embeddings backend without transformers
-        return
-    disable: Any = getattr(hf_logging, "disable_progress_bar", None)
-    if callable(disable):
-        disable()
-
-
-# --------------------------------------------------------------------------- parser
+    parser.add_argument(
+        "--redis-url",
+        default=default(os.environ.get(ENV_REDIS_URL)),
+        help=f"Redis for short-term state (env {ENV_REDIS_URL}); "
+        "default: the embedded in-process store",
+    )
+    parser.add_argument(
+        "--chroma-path",
+        default=default(os.environ.get(ENV_CHROMA_PATH, DEFAULT_CHROMA_PATH)),
+        help=f"folder of the embedded Chroma (env {ENV_CHROMA_PATH}; default "
+        f"{DEFAULT_CHROMA_PATH})",
+    )
+    parser.add_argument(
+        "--chroma-host",
+        default=default(os.environ.get(ENV_CHROMA_HOST)),
+        help=f"Chroma server host instead of a folder (env {ENV_CHROMA_HOST})",
+    )
+    parser.add_argument(
+        "--chroma-port",
+        type=int,
+        default=default(int(os.environ.get(ENV_CHROMA_PORT, "8000"))),
+        help="Chroma server port (default 8000)",
+    )
+    parser.add_argument(
+        "--prefix",
+        default=default(os.environ.get(ENV_PREFIX, "ss")),
+        help="alphanumeric prefix of Redis keys and Chroma collections (default ss)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,36 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sessionstate",
         description="Conversation state that survives sessions: demo, inspect, sweep, erase.",
     )
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get(ENV_REDIS_URL),
-        help=f"Redis for short-term state (env {ENV_REDIS_URL}); "
-        "default: the embedded in-process store",
-    )
-    parser.add_argument(
-        "--chroma-path",
-        default=os.environ.get(ENV_CHROMA_PATH, DEFAULT_CHROMA_PATH),
-        help=f"folder of the embedded Chroma (env {ENV_CHROMA_PATH}; default %(default)s)",
-    )
-    parser.add_argument(
-        "--chroma-host",
-        default=os.environ.get(ENV_CHROMA_HOST),
-        help=f"Chroma server host instead of a folder (env {ENV_CHROMA_HOST})",
-    )
-    parser.add_argument(
-        "--chroma-port",
-        type=int,
-        default=int(os.environ.get(ENV_CHROMA_PORT, "8000")),
-        help="Chroma server port (default %(default)s)",
-    )
-    parser.add_argument(
-        "--prefix",
-        default=os.environ.get(ENV_PREFIX, "ss"),
-        help="alphanumeric prefix of Redis keys and Chroma collections (default %(default)s)",
-    )
+    _backend_options(parser, top=True)
+    backends = argparse.ArgumentParser(add_help=False)
+    _backend_options(backends, top=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparser = commands.add_parser
 
-    demo = commands.add_parser(
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return subparser(name, parents=[backends], **kwargs)
+
+    demo = command(
         "demo", help="the whole lifecycle on the embedded default with a simulated clock"
     )
     demo.add_argument("--quiet", action="store_true", help="print only the key outcomes")
@@ -149,86 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=7,
         help="seed of the session ids (and so of the greetings' wording)",
     )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the demo's store in DIR (new or empty) for `sessionstate inspect maya`",
+    )
 
-    inspect = commands.add_parser("inspect", help="show what is stored about one user")
+    inspect = command("inspect", help="show what is stored about one user")
     inspect.add_argument("user", metavar="USER")
 
-    sweep = commands.add_parser("sweep", help="expire, archive and delete on schedule")
+    sweep = command("sweep", help="expire, archive and delete on schedule")
     when = sweep.add_mutually_exclusive_group()
     when.add_argument("--once", action="store_true", help="one pass, then exit (default)")
     when.add_argument("--every", metavar="INTERVAL", help="repeat, e.g. 30s, 5m, 1h; Ctrl-C stops")
 
-    forget = commands.add_parser("forget", help="erase everything stored about one user")
+    forget = command("forget", help="erase everything stored about one user")
     forget.add_argument("user", metavar="USER")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    export = commands.add_parser("export", help="everything stored about one user, as JSON")
+    export = command("export", help="everything stored about one user, as JSON")
     export.add_argument("user", metavar="USER")
     export.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
     return parser
-
-
-# --------------------------------------------------------------------------- backends
-
-
-def _ping_redis(url: str) -> None:
-    """Fail fast, before anything slow or persistent happens, when Redis does not answer."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=5)
-    try:
-        client.ping()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise StoreUnavailableError(f"Redis at {url} does not answer: {exc}") from exc
-    finally:
-        client.close()
-
-
-def open_memory(args: argparse.Namespace, *, out: TextIO | None = None) -> SessionMemory:
-    """Build the ``SessionMemory`` the global options describe (Redis is pinged first).
-
-    Raises:
-        StoreUnavailableError: ``--redis-url`` names a server that does not answer.
-    """
-    from langchain_sessionstate.config import MemoryConfig, Settings, ShortTermConfig
-    from langchain_sessionstate.core import SessionMemory
-
-    settings = Settings(
-        short_term=ShortTermConfig(key_prefix=args.prefix),
-        memory=MemoryConfig(collection_prefix=args.prefix),
-    )
-    embeddings = LazyEmbeddings(out)
-    if args.redis_url:
-        _ping_redis(args.redis_url)  # before Chroma opens (or creates) anything
-        memory = SessionMemory.from_url(
-            args.redis_url,
-            chroma_path=Path(args.chroma_path),
-            chroma_host=args.chroma_host,
-            chroma_port=args.chroma_port,
-            embeddings=embeddings,
-            settings=settings,
-        )
-        try:
-            memory.short_term.ping()
-        except BaseException:
-            memory.close()
-            raise
-        return memory
-
-    from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
-    from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
-
-    if args.chroma_host:
-        long_term = ChromaMemoryStore.http(
-            args.chroma_host, args.chroma_port, embeddings, config=settings.memory
-        )
-    else:
-        long_term = ChromaMemoryStore.persistent(
-            Path(args.chroma_path), embeddings, config=settings.memory
-        )
-    return SessionMemory(
-        short_term=InMemoryShortTermStore(settings.short_term),
-        long_term=long_term,
-        settings=settings,
-    )
 
 
 # --------------------------------------------------------------------------- rendering
@@ -330,35 +269,66 @@ def _parse_every(text: str) -> timedelta:
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from langchain_sessionstate._demo import run_demo
 
-    return run_demo(quiet=args.quiet, seed=args.seed, out=out)
+    keep = Path(args.keep) if args.keep else None
+    if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        raise CliError(
+            f"--keep {args.keep!r} is not an empty folder: name a new or empty one", EXIT_USAGE
+        )
+    return run_demo(quiet=args.quiet, seed=args.seed, out=out, keep=keep)
+
+
+def _known(memory: SessionMemory, user_id: str) -> bool:
+    """Whether anything at all is stored about the user (live, archived or long-term)."""
+    return bool(
+        memory.short_term.list_sessions(user_id)
+        or memory.short_term.list_archives(user_id)
+        or memory.long_term.list_memories(user_id)
+        or memory.long_term.summaries(user_id, limit=1)
+        or memory.long_term.get_journal(user_id) is not None
+    )
+
+
+def _no_such_user(args: argparse.Namespace) -> CliError:
+    where = f"Redis at {args.redis_url} or {chroma_where(args)}"
+    if not args.redis_url:
+        where = f"{chroma_where(args)} (no --redis-url: live sessions are not visible)"
+    return CliError(f"no such user {args.user!r}: nothing is stored about it in {where}")
 
 
 def _cmd_inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _validate_user(args.user)
-    _embedded_note(args, err)
-    memory = open_memory(args, out=err)
+    memory = open_memory(args, create=False, out=err)
     try:
+        if not _known(memory, args.user):
+            raise _no_such_user(args)
         print("\n".join(render_inspect(memory, args.user)), file=out)
     finally:
         memory.close()
+    _embedded_note(args, err)
     return EXIT_OK
 
 
 def _cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     interval = _parse_every(args.every) if args.every else None
-    _embedded_note(args, err)
-    memory = open_memory(args, out=err)
+    memory = open_memory(args, create=True, out=err)
     passes = 0
     try:
         while True:
             try:
-                report = memory.sweep()
+                progress = SweepProgress(memory.sweeper.due(), err)
+                if progress.any_due:
+                    progress.start()
+                report = memory.sweep(progress if progress.any_due else None)
+                if progress.any_due:
+                    progress.finish()
                 print(f"{_fmt_time(memory.now())}  sweep: {render_report(report)}", file=out)
             except (StoreUnavailableError, redis.exceptions.ConnectionError) as exc:
                 # A long-running sweeper outlives an outage; a single pass reports it.
                 if interval is None or passes == 0:
                     raise
-                print(f"sweep pass failed ({exc}); retrying in {args.every}", file=err)
+                print(
+                    f"sweep pass failed ({explain(exc, args)}); retrying in {args.every}", file=err
+                )
             passes += 1
             if interval is None:
                 return EXIT_OK
@@ -373,7 +343,6 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_forget(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _validate_user(args.user)
-    _embedded_note(args, err)
     if not args.yes:
         try:
             answer = input(f"Erase everything stored about {args.user!r}? [y/N] ")
@@ -382,40 +351,47 @@ def _cmd_forget(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if answer.strip().lower() not in {"y", "yes"}:
             print("aborted: nothing was erased (pass --yes to skip this question)", file=err)
             return EXIT_ERROR
-    memory = open_memory(args, out=err)
+    memory = open_memory(args, create=False, out=err)
     try:
         removed = memory.forget(args.user)
     finally:
         memory.close()
+    if not any(removed.values()):
+        raise _no_such_user(args)
     counts = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in removed.items())
     print(f"forgot {args.user!r}: {counts}", file=out)
+    _embedded_note(args, err)
     return EXIT_OK
 
 
 def _cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _validate_user(args.user)
-    _embedded_note(args, err)
-    memory = open_memory(args, out=err)
+    memory = open_memory(args, create=False, out=err)
     try:
+        if not _known(memory, args.user):
+            raise _no_such_user(args)
         data = memory.export(args.user)
     finally:
         memory.close()
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(args.out).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from exc
         print(f"exported {args.user!r} to {args.out}", file=err)
     else:
         print(text, file=out)
+    _embedded_note(args, err)
     return EXIT_OK
 
 
 def _embedded_note(args: argparse.Namespace, err: TextIO) -> None:
     """Say why no live session shows up when no Redis is configured."""
     if not args.redis_url:
-        where = args.chroma_host or args.chroma_path
         print(
             "note: no --redis-url (or SESSIONSTATE_REDIS_URL): live sessions are in-process and "
-            f"gone between commands; long-term memory is read from {where}",
+            f"gone between commands; long-term memory was read from {chroma_where(args)}",
             file=err,
         )
 
@@ -435,14 +411,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
 }
 
 
-def _unreachable_message(url: str | None) -> str:
-    return (
-        f"sessionstate: cannot reach Redis at {url}: start one (`redis-server --daemonize yes`, "
-        "or install it with `apt-get install redis-server`) or drop --redis-url to use the "
-        "embedded default"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     out, err = sys.stdout, sys.stderr
@@ -453,21 +421,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return _COMMANDS[args.command](args, out, err)
-    except InvalidInputError as exc:
-        print(f"sessionstate: {exc}", file=err)
-        return EXIT_USAGE
-    except (StoreUnavailableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        if args.redis_url:
-            print(_unreachable_message(args.redis_url), file=err)
-        else:  # the embedded default has no Redis: a Chroma server is what failed
-            print(f"sessionstate: {sys.exc_info()[1]}", file=err)
-        return EXIT_UNAVAILABLE
-    except SessionStateError as exc:
-        print(f"sessionstate: {exc}", file=err)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug_enabled() and not isinstance(exc, CliError):
+            raise
+        failure = explain(exc, args)
+        print(f"sessionstate: {failure}", file=err)
+        return failure.code
 
 
 if __name__ == "__main__":

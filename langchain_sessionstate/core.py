@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,12 +37,15 @@ from langchain_sessionstate.longterm.base import (
 )
 from langchain_sessionstate.models import (
     AppendResult,
+    Journal,
     Lease,
+    Memory,
     MemoryDraft,
     MemoryKind,
     ResumptionContext,
     ScoredMemory,
     SessionState,
+    SessionSummary,
     StateUpdate,
     Tier,
     TimedMessage,
@@ -430,14 +433,30 @@ class SessionMemory:
         )
 
     def retriever(
-        self, *, user_id: str | None = None, k: int = 10, token_budget: int | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        k: int = 10,
+        token_budget: int | None = None,
+        search_kwargs: dict[str, Any] | None = None,
     ) -> ResumptionRetriever:
-        """A LangChain retriever of resumption context (user id fixed or from the config)."""
+        """A LangChain retriever of resumption context (user id fixed or from the config).
+
+        ``search_kwargs`` as for a vector store's ``as_retriever``: ``{"k": 5,
+        "token_budget": 256}`` (most documents, most whitespace tokens); a call's own
+        ``k=`` / ``token_budget=`` override them.
+        """
         from langchain_sessionstate.adapters.retriever import ResumptionRetriever
 
         return ResumptionRetriever(
-            resumer=self.resumer, user_id=user_id, k=k, token_budget=token_budget
+            resumer=self.resumer,
+            user_id=user_id,
+            k=k,
+            token_budget=token_budget,
+            search_kwargs=search_kwargs or {},
         )
+
+    as_retriever = retriever  # the name vector stores use
 
     # ------------------------------------------------------------------ long-term
 
@@ -527,9 +546,10 @@ class SessionMemory:
         """Async :meth:`end_session`."""
         return await self.finalizer.afinalize(user_id, session_id)
 
-    def sweep(self) -> SweepReport:
-        """One sweeper pass: soft-expire, finalize, delete old archives."""
-        return self.sweeper.run_once()
+    def sweep(self, progress: Callable[[str], None] | None = None) -> SweepReport:
+        """One sweeper pass: soft-expire, finalize, delete old archives (``progress(stage)``
+        after each item, see :meth:`Sweeper.run_once`)."""
+        return self.sweeper.run_once(progress)
 
     async def asweep(self) -> SweepReport:
         """Async :meth:`sweep`."""
@@ -548,29 +568,53 @@ class SessionMemory:
         }
         return removed
 
+    async def aforget(self, user_id: str) -> dict[str, int]:
+        """Async :meth:`forget`."""
+        validate_id(user_id, "user_id")
+        return {
+            "short_term_keys": await self.short_term.adelete_user(user_id),
+            "long_term_records": await self.long_term.aforget_user(user_id),
+        }
+
     def export(self, user_id: str) -> dict[str, Any]:
         """Everything stored about one user, as JSON-ready data."""
         validate_id(user_id, "user_id")
-        sessions = []
-        for info in self.short_term.list_sessions(user_id):
-            state = self.short_term.load(user_id, info.session_id)
-            history = self.short_term.messages(user_id, info.session_id)
-            sessions.append(
-                {
-                    "state": state.model_dump(mode="json", exclude={"messages"}) if state else None,
-                    "messages": [m.model_dump(mode="json") for m in history],
-                }
+        sessions = [
+            (
+                self.short_term.load(user_id, info.session_id),
+                self.short_term.messages(user_id, info.session_id),
             )
-        journal = self.long_term.get_journal(user_id)
-        return {
-            "user_id": user_id,
-            "exported_at": self.clock.now().isoformat(),
-            "sessions": sessions,
-            "archives": self.short_term.list_archives(user_id),
-            "memories": [m.model_dump(mode="json") for m in self.long_term.list_memories(user_id)],
-            "summaries": [s.model_dump(mode="json") for s in self.long_term.summaries(user_id)],
-            "journal": journal.model_dump(mode="json") if journal else None,
-        }
+            for info in self.short_term.list_sessions(user_id)
+        ]
+        return _export(
+            user_id,
+            self.clock.now(),
+            sessions,
+            self.short_term.list_archives(user_id),
+            self.long_term.list_memories(user_id),
+            self.long_term.summaries(user_id),
+            self.long_term.get_journal(user_id),
+        )
+
+    async def aexport(self, user_id: str) -> dict[str, Any]:
+        """Async :meth:`export`."""
+        validate_id(user_id, "user_id")
+        sessions = [
+            (
+                await self.short_term.aload(user_id, info.session_id),
+                await self.short_term.amessages(user_id, info.session_id),
+            )
+            for info in await self.short_term.alist_sessions(user_id)
+        ]
+        return _export(
+            user_id,
+            self.clock.now(),
+            sessions,
+            await self.short_term.alist_archives(user_id),
+            await self.long_term.alist_memories(user_id),
+            await self.long_term.asummaries(user_id),
+            await self.long_term.aget_journal(user_id),
+        )
 
     def close(self) -> None:
         """Finish queued background work and close connections this object opened."""
@@ -584,9 +628,48 @@ class SessionMemory:
         for part in self._owned:
             await part.aclose()
 
+    def __enter__(self) -> SessionMemory:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> SessionMemory:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     def now(self) -> datetime:
         """The current time on this memory's clock."""
         return self.clock.now()
+
+
+def _export(
+    user_id: str,
+    now: datetime,
+    sessions: Sequence[tuple[SessionState | None, Sequence[TimedMessage]]],
+    archives: Sequence[str],
+    memories: Sequence[Memory],
+    summaries: Sequence[SessionSummary],
+    journal: Journal | None,
+) -> dict[str, Any]:
+    """The JSON-ready export of one user from what the stores returned."""
+    return {
+        "user_id": user_id,
+        "exported_at": now.isoformat(),
+        "sessions": [
+            {
+                "state": state.model_dump(mode="json", exclude={"messages"}) if state else None,
+                "messages": [m.model_dump(mode="json") for m in history],
+            }
+            for state, history in sessions
+        ],
+        "archives": list(archives),
+        "memories": [m.model_dump(mode="json") for m in memories],
+        "summaries": [s.model_dump(mode="json") for s in summaries],
+        "journal": journal.model_dump(mode="json") if journal else None,
+    }
 
 
 def _answer_after(

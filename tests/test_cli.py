@@ -6,8 +6,10 @@ real Chroma folder; the demo runs on the embedded default exactly as a new user 
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,13 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_sessionstate.cli import EXIT_USAGE, main
+from langchain_sessionstate._cli_backends import SweepProgress
+from langchain_sessionstate.cli import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import MemoryConfig, Settings, ShortTermConfig
 from langchain_sessionstate.core import SessionMemory
+from langchain_sessionstate.keys import KeySchema
+from langchain_sessionstate.lifecycle.sweeper import SweepDue
 from langchain_sessionstate.models import MemoryKind
 from tests.fixtures.redis_server import free_port
 
@@ -103,12 +109,15 @@ def test_demo_tells_the_whole_lifecycle(capsys: pytest.CaptureFixture[str]) -> N
     assert "memories remain, by tier: turns " in out
 
 
-def test_demo_runs_as_a_console_command() -> None:
-    """``python -m langchain_sessionstate.cli demo --quiet`` prints the decisions and exits 0."""
+def test_demo_keep_leaves_a_store_the_printed_inspect_command_opens(tmp_path: Path) -> None:
+    """``sessionstate demo --keep DIR`` (a console command, no server) prints the decisions and
+    the exact ``inspect`` command; run as printed, without Redis, it shows Maya's memories."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("SESSIONSTATE_REDIS_URL", None)
+    keep = tmp_path / "demo store"  # a space: the printed command must quote it
+    cli = [sys.executable, "-m", "langchain_sessionstate.cli"]
     done = subprocess.run(
-        [sys.executable, "-m", "langchain_sessionstate.cli", "demo", "--quiet", "--seed", "3"],
+        [*cli, "demo", "--quiet", "--seed", "3", "--keep", str(keep)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -116,11 +125,32 @@ def test_demo_runs_as_a_console_command() -> None:
         timeout=240,
     )
     assert done.returncode == 0, done.stderr
-    assert "decision: restore" in done.stdout
-    assert "decision: prime" in done.stdout
-    assert "decision: fresh" in done.stdout
+    for decision in ("decision: restore", "decision: prime", "decision: fresh"):
+        assert decision in done.stdout
     assert "archive deleted" in done.stdout
-    assert "Traceback" not in done.stderr
+    assert done.stderr == ""
+    printed = [line.strip() for line in done.stdout.splitlines() if "sessionstate inspect" in line]
+    assert len(printed) == 1
+    command = shlex.split(printed[0])
+    assert command[:3] == ["sessionstate", "inspect", "maya"]
+    env["PYTHONPATH"] = str(REPO)  # this checkout's package, from another folder
+    shown = subprocess.run(
+        [*cli, *command[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "user 'maya'" in shown.stdout
+    assert "PostgreSQL" in shown.stdout
+    assert "Traceback" not in shown.stderr
+
+
+def test_demo_keep_refuses_a_folder_that_holds_something(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo never writes into a folder that already holds files (another store)."""
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    assert main(["demo", "--keep", str(tmp_path)]) == EXIT_USAGE
+    assert_one_line(capsys.readouterr().err, repr(str(tmp_path)), "empty folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 # --------------------------------------------------------------------------- inspect / export
@@ -269,3 +299,190 @@ def test_unreachable_redis_exits_3_with_one_line(
     assert url in err
     assert "redis-server" in err
     assert not chroma.exists()
+
+
+def assert_one_line(err: str, *needles: str) -> None:
+    """Exactly one non-empty line on stderr, prefixed, containing every needle."""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("sessionstate: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["inspect", "export", "forget"])
+@pytest.mark.parametrize("with_redis", [False, True], ids=["embedded", "redis"])
+def test_a_mistyped_chroma_path_is_an_error_and_creates_nothing(
+    command: str,
+    with_redis: bool,
+    redis_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Reading commands never create a store: a missing ``--chroma-path`` exits 2 naming it."""
+    typo = tmp_path / "chrmoa"
+    redis = ["--redis-url", redis_url] if with_redis else []
+    extra = ["--yes"] if command == "forget" else []
+    assert main([*redis, "--chroma-path", str(typo), command, "alice", *extra]) == EXIT_USAGE
+    assert_one_line(capsys.readouterr().err, repr(str(typo)), "does not exist")
+    assert not typo.exists()
+
+
+def test_a_folder_without_a_store_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An existing folder that holds no Chroma database is refused the same way."""
+    assert main(["--chroma-path", str(tmp_path), "inspect", "alice"]) == EXIT_USAGE
+    assert_one_line(capsys.readouterr().err, "holds no Chroma store")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_user_is_no_such_user(
+    two_users: SessionMemory, backend_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inspect, export and forget of a user with nothing stored say so and exit 1."""
+    for command in (["inspect", "carol"], ["export", "carol"], ["forget", "carol", "--yes"]):
+        assert main([*backend_args, *command]) == EXIT_ERROR
+        captured = capsys.readouterr()
+        assert_one_line(captured.err, "no such user 'carol'")
+        assert captured.out == ""
+
+
+def test_an_unreachable_chroma_server_is_named_with_redis_up(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With Redis answering and nothing at ``--chroma-host``, the culprit is Chroma, exit 3."""
+    port = free_port()
+    args = ["--redis-url", redis_url, "--chroma-host", "127.0.0.1", "--chroma-port", str(port)]
+    assert main([*args, "inspect", "alice"]) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert_one_line(err, f"cannot reach Chroma at 127.0.0.1:{port}", "chroma run")
+    assert "Redis" not in err
+
+
+def test_an_unreachable_chroma_server_in_embedded_mode(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without Redis, an unreachable ``--chroma-host`` is one line and exit 3."""
+    port = free_port()
+    args = ["--chroma-host", "127.0.0.1", "--chroma-port", str(port), "export", "alice"]
+    assert main(args) == EXIT_UNAVAILABLE
+    assert_one_line(capsys.readouterr().err, f"cannot reach Chroma at 127.0.0.1:{port}")
+
+
+def test_a_broken_chroma_store_is_reported_as_chroma(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Chroma folder whose database is not one fails as Chroma, never as "cannot reach
+    Redis"."""
+    (tmp_path / "chroma.sqlite3").write_bytes(b"not a database at all")
+    args = ["--redis-url", redis_url, "--chroma-path", str(tmp_path), "inspect", "alice"]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code in (EXIT_ERROR, EXIT_UNAVAILABLE)
+    assert_one_line(err, f"Chroma at {tmp_path} failed")
+    assert "Redis" not in err
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("http://localhost:6379/0", "is not a Redis URL"),
+        ("redis://127.0.0.1:{port}/99", "DB index is out of range"),
+    ],
+    ids=["scheme", "db-index"],
+)
+def test_a_bad_redis_url_exits_2_naming_it(
+    url: str, needle: str, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL Redis cannot use (wrong scheme, a database that does not exist) is one line."""
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    bad = url.format(port=port)
+    chroma = tmp_path / "chroma"
+    assert main(["--redis-url", bad, "--chroma-path", str(chroma), "inspect", "alice"]) == 2
+    assert_one_line(capsys.readouterr().err, needle, bad)
+    assert not chroma.exists()
+
+
+def test_a_key_of_the_wrong_type_is_one_line(
+    two_users: SessionMemory,
+    backend_args: list[str],
+    redis_url: str,
+    prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A per-user key holding the wrong Redis type names the key; a sweeper index holding
+    one names Redis; both exit 1 without a traceback."""
+    keys = KeySchema(ShortTermConfig(key_prefix=prefix)).user("alice")
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        client.set(keys.archives, "not a sorted set")
+        assert main([*backend_args, "inspect", "alice"]) == EXIT_ERROR
+        assert_one_line(capsys.readouterr().err, "corrupt record", keys.archives)
+
+        client.delete(keys.sweep_active)
+        client.set(keys.sweep_active, "not a sorted set")
+        assert main([*backend_args, "sweep", "--once"]) == EXIT_ERROR
+        assert_one_line(capsys.readouterr().err, f"Redis at {redis_url}", "WRONGTYPE")
+    finally:
+        client.close()
+
+
+def test_sweep_reports_progress_on_stderr(
+    two_users: SessionMemory, backend_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pass with work says what is due, then sessions done / due with a rate, on stderr;
+    stdout keeps the one report line."""
+    assert main([*backend_args, "sweep", "--once"]) == 0
+    captured = capsys.readouterr()
+    assert "sweep: due 2 to soft-expire, 2 to finalize, 0 archives to delete" in captured.err
+    last = captured.err.splitlines()[-1]
+    assert last.startswith("sweep: 2/2 sessions finalized, 4/4 items · ")
+    assert "/s · done in " in last
+    assert len(captured.out.splitlines()) == 1
+
+
+def test_sweep_progress_line_has_rate_and_eta() -> None:
+    """Mid-pass, the line gives done / due, the rate and the time left."""
+    err = io.StringIO()
+    progress = SweepProgress(SweepDue(soft_expire=0, finalize=40, delete_archive=0), err, every=0)
+    progress.started -= 10.0  # ten seconds in
+    for _ in range(10):
+        progress("finalize")
+    line = err.getvalue().splitlines()[-1]
+    assert line.startswith("sweep: 10/40 sessions finalized, 10/40 items · 1.0/s · ETA 30 s")
+
+
+def test_options_may_follow_the_command(
+    two_users: SessionMemory, backend_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sessionstate inspect alice --redis-url ... --chroma-path ...`` works as well."""
+    assert main(["inspect", "alice", *backend_args]) == 0
+    assert "alice lives in Lisbon" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--chroma-path", "{tmp}/typo", "inspect", "alice"],
+        ["--chroma-host", "127.0.0.1", "--chroma-port", "{port}", "inspect", "alice"],
+    ],
+    ids=["chroma-path", "chroma-host"],
+)
+def test_errors_are_one_line_from_the_console_command(args: list[str], tmp_path: Path) -> None:
+    """Run as a process, an error writes one line to stderr (no warning, no traceback)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env.pop("SESSIONSTATE_REDIS_URL", None)
+    argv = [a.format(tmp=tmp_path, port=free_port()) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-m", "langchain_sessionstate.cli", *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (EXIT_USAGE, EXIT_UNAVAILABLE)
+    assert_one_line(done.stderr)
+    assert done.stdout == ""

@@ -23,12 +23,14 @@ __all__ = [
     "context_takeover",
     "context_user_id",
     "context_user_id_or_none",
+    "run_configurable",
     "user_and_session_from_config",
 ]
 
 _HOW = (
-    "pass context=SessionContext(user_id=...) to the agent call, or "
-    "config={'configurable': {'user_id': ...}} to a runnable"
+    "call the agent with context=SessionContext(user_id=...) (and "
+    "create_agent(..., context_schema=SessionContext)), or pass "
+    "config={'configurable': {'user_id': ...}}"
 )
 
 
@@ -67,7 +69,8 @@ def context_user_id(context: Any) -> str:
     """
     value = _field(context, "user_id")
     if value is None:
-        raise InvalidInputError(f"no user_id in the runtime context {context!r}: {_HOW}")
+        where = "no runtime context" if context is None else f"no user_id in {context!r}"
+        raise InvalidInputError(f"{where}: {_HOW}")
     return validate_id(value, "user_id")
 
 
@@ -75,6 +78,18 @@ def context_user_id_or_none(context: Any) -> str | None:
     """The validated user id of a runtime context, or ``None`` when it names none."""
     value = _field(context, "user_id")
     return None if value is None else validate_id(value, "user_id")
+
+
+def run_configurable() -> Mapping[str, Any] | None:
+    """``config["configurable"]`` of the run in progress when it names a user, else ``None``
+    (also outside a run)."""
+    from langgraph.config import get_config
+
+    try:
+        configurable = get_config().get("configurable") or {}
+    except RuntimeError:  # not inside a runnable
+        return None
+    return configurable if configurable.get("user_id") is not None else None
 
 
 def context_session_id(context: Any) -> str | None:

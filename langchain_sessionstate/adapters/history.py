@@ -31,6 +31,7 @@ from langchain_core.runnables import ConfigurableFieldSpec
 
 from langchain_sessionstate._procedure import Calls, acall, call, method
 from langchain_sessionstate.core import SessionMemory, messages_write_id
+from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import validate_id
 
 __all__ = [
@@ -143,16 +144,36 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
 
 
 def get_session_history_factory(
-    memory: SessionMemory,
+    memory: SessionMemory, *, user_id: str | None = None
 ) -> Callable[..., SessionChatMessageHistory]:
-    """A ``get_session_history`` for RunnableWithMessageHistory taking user and session ids.
+    """A ``get_session_history`` for RunnableWithMessageHistory.
 
-    Use it with :func:`history_factory_config` so both ids come from the call's
-    ``config["configurable"]``.
+    Without ``user_id``: a factory of ``(user_id, session_id)``; pass
+    ``history_factory_config=history_factory_config()`` to RunnableWithMessageHistory so both
+    ids come from each call's ``config["configurable"]``. With ``user_id`` (one user, e.g. a
+    script or a notebook): a factory of ``session_id`` alone, which RunnableWithMessageHistory's
+    default config (``{"configurable": {"session_id": ...}}``) calls as it is.
     """
+    if user_id is not None:
+        fixed = validate_id(user_id, "user_id")
 
-    # RunnableWithMessageHistory requires the parameter names to equal the config's ids.
-    def get_session_history(user_id: str, session_id: str) -> SessionChatMessageHistory:
+        def get_user_session_history(session_id: str) -> SessionChatMessageHistory:
+            return SessionChatMessageHistory(memory, fixed, session_id)
+
+        return get_user_session_history
+
+    # RunnableWithMessageHistory requires the parameter names to equal the config's ids; with
+    # its default config it calls the factory with the session id alone, positionally.
+    def get_session_history(
+        user_id: str | None = None, session_id: str | None = None
+    ) -> SessionChatMessageHistory:
+        if user_id is None or session_id is None:
+            raise InvalidInputError(
+                "get_session_history_factory(memory) needs a user id and a session id: pass "
+                "history_factory_config=history_factory_config() to RunnableWithMessageHistory "
+                "and config={'configurable': {'user_id': ..., 'session_id': ...}} to the call, "
+                "or use get_session_history_factory(memory, user_id=...) for one user"
+            )
         return SessionChatMessageHistory(memory, user_id, session_id)
 
     return get_session_history

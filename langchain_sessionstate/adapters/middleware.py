@@ -50,6 +50,8 @@ from langchain_sessionstate.adapters.context import (
     context_session_id,
     context_takeover,
     context_user_id,
+    context_user_id_or_none,
+    run_configurable,
 )
 from langchain_sessionstate.checkpoint.runs import session_thread, stored_by_checkpointer
 from langchain_sessionstate.core import SessionMemory, messages_write_id
@@ -415,6 +417,10 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
 
     def _who(self, runtime: Runtime[Any]) -> _Who:
         ctx = runtime.context
+        if context_user_id_or_none(ctx) is None:
+            # ``config={"configurable": {"user_id": ...}}``, as the checkpointer and the memory
+            # tools read it: also set by the app at call time, never by the model.
+            ctx = run_configurable() or ctx
         return _Who(
             context_user_id(ctx),
             context_session_id(ctx) or session_thread(),

@@ -34,7 +34,19 @@ from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.models import ContextItem, ResumptionContext
 from langchain_sessionstate.resumption.resumer import Resumer
 
-__all__ = ["ResumptionRetriever", "item_document"]
+__all__ = ["SEARCH_KWARGS", "ResumptionRetriever", "item_document"]
+
+SEARCH_KWARGS = ("k", "token_budget")
+"""The options ``search_kwargs`` (and a call's keyword arguments) may set."""
+
+
+def _positive(name: str, value: Any) -> int | None:
+    """``value`` as a positive int (None stays None); anything else is refused, quoted."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(f"{name} must be positive, got {value!r} (an integer above 0)")
+    return value
 
 
 def item_document(item: ContextItem, ctx: ResumptionContext) -> Document:
@@ -63,6 +75,9 @@ class ResumptionRetriever(BaseRetriever):
         k: most documents returned (overridable per call: ``invoke(query, k=3)``).
         token_budget: also cap the rendered documents at this many whitespace tokens;
             ``None`` returns ``k`` documents whatever their length.
+        search_kwargs: ``k`` and ``token_budget`` as a vector store retriever takes them
+            (``{"k": 5, "token_budget": 256}``); they win over the fields, a call's own
+            keyword arguments win over them.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -71,6 +86,17 @@ class ResumptionRetriever(BaseRetriever):
     user_id: str | None = None
     k: int = Field(default=10, gt=0)
     token_budget: int | None = Field(default=None, gt=0)
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Refuse search options this retriever does not have (a typo would be ignored)."""
+        unknown = sorted(set(self.search_kwargs) - set(SEARCH_KWARGS))
+        if unknown:
+            raise InvalidInputError(
+                f"unknown search_kwargs {unknown}: ResumptionRetriever takes {list(SEARCH_KWARGS)}"
+            )
+        for name in SEARCH_KWARGS:
+            _positive(name, self.search_kwargs.get(name))
 
     def invoke(
         self, input: str, config: RunnableConfig | None = None, **kwargs: Any
@@ -99,16 +125,22 @@ class ResumptionRetriever(BaseRetriever):
                 "ResumptionRetriever has no user: pass user_id=... to it, or "
                 "config={'configurable': {'user_id': ...}} to the call"
             )
-        k = self.k if kwargs.get("k") is None else int(kwargs["k"])
-        if k <= 0:
-            raise InvalidInputError(f"k must be positive, got {kwargs.get('k')!r}")
+        k = self._setting("k", kwargs) or self.k
+        budget = self._setting("token_budget", kwargs) or self.token_budget
         return {
             "user_id": context_user_id({"user_id": user}),
             "session_id": context_session_id({"session_id": kwargs.get("session_id")}),
             "max_items": k,
-            "token_budget": self.token_budget,
-            "unbudgeted": self.token_budget is None,
+            "token_budget": budget,
+            "unbudgeted": budget is None,
         }
+
+    def _setting(self, name: str, kwargs: dict[str, Any]) -> int | None:
+        """A search option: the call's keyword argument, else ``search_kwargs``, else None."""
+        value = kwargs.get(name)
+        if value is None:
+            value = self.search_kwargs.get(name)
+        return _positive(name, value)
 
     @staticmethod
     def _documents(ctx: ResumptionContext, k: int) -> list[Document]:

@@ -98,6 +98,16 @@ class SweepReport:
     errors: list[SweepError] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SweepDue:
+    """What a pass would do now: sessions to soft-expire and to finalize, archives to delete
+    (a session idle past both cutoffs counts in both)."""
+
+    soft_expire: int
+    finalize: int
+    delete_archive: int
+
+
 def default_worker_id() -> str:
     """``host:pid:random``: unique per sweeper, readable in a claim."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -125,8 +135,22 @@ class Sweeper:
 
     # ------------------------------------------------------------------ one pass
 
-    def run_once(self) -> SweepReport:
-        """One pass over everything due now.
+    def due(self, limit: int = 100_000) -> SweepDue:
+        """What a pass would do now, each count capped at ``limit`` (for progress reports;
+        another worker may take some of it first)."""
+        now = self.clock.now()
+        soft, hard = soft_cutoff(now, self.lifecycle), hard_cutoff(now, self.lifecycle)
+        active = self.short_term.due_sessions(SessionStatus.ACTIVE, soft, limit)
+        soft_expired = self.short_term.due_sessions(SessionStatus.SOFT_EXPIRED, hard, limit)
+        return SweepDue(
+            soft_expire=len(active),
+            finalize=len(soft_expired) + sum(1 for item in active if item[2] < hard),
+            delete_archive=len(self.short_term.due_archives(now, limit)),
+        )
+
+    def run_once(self, progress: Callable[[str], None] | None = None) -> SweepReport:
+        """One pass over everything due now; ``progress(stage)`` is called after each item
+        (``"soft_expire"``, ``"finalize"``, ``"delete_archive"``).
 
         Raises:
             StoreUnavailableError: a store (short- or long-term) is unreachable; the pass
@@ -140,6 +164,7 @@ class Sweeper:
             lambda limit: self.short_term.due_sessions(SessionStatus.ACTIVE, soft_before, limit),
             lambda item: item[:2],
             lambda item: self._soft_expire(item[0], item[1], report),
+            lambda: progress("soft_expire") if progress else None,
         )
         hard_before = hard_cutoff(now, self.lifecycle)
         self._drain(
@@ -148,11 +173,13 @@ class Sweeper:
             ),
             lambda item: item[:2],
             lambda item: self._finalize(item[0], item[1], report),
+            lambda: progress("finalize") if progress else None,
         )
         self._drain(
             lambda limit: self.short_term.due_archives(now, limit),
             lambda item: item,
             lambda item: self._delete_archive(item[0], item[1], report),
+            lambda: progress("delete_archive") if progress else None,
         )
         if report.soft_expired or report.finalized or report.archives_deleted or report.failed:
             logger.info(
@@ -176,6 +203,7 @@ class Sweeper:
         fetch: Callable[[int], Sequence[tuple[Any, ...]]],
         ident: Callable[[tuple[Any, ...]], Hashable],
         handle: Callable[[tuple[Any, ...]], bool],
+        done: Callable[[], None],
     ) -> None:
         """Process an index oldest first, batch by batch, until nothing new is due.
 
@@ -194,6 +222,7 @@ class Sweeper:
                 seen.add(ident(item))
                 if not handle(item):
                     stuck += 1
+                done()
             if not fresh or len(items) < limit:
                 return
 
@@ -448,6 +477,7 @@ class SweeperTask:
 
 __all__ = [
     "Finalizer",
+    "SweepDue",
     "SweepError",
     "SweepReport",
     "Sweeper",

@@ -222,6 +222,10 @@ class ShortTermStore(ABC):
         """Session ids of a user's archives."""
         return self.run(ops.ListArchives(user_id))
 
+    async def alist_archives(self, user_id: str) -> list[str]:
+        """Async :meth:`list_archives`."""
+        return await self.arun(ops.ListArchives(user_id))
+
     # ------------------------------------------------------------------ device lease
 
     def acquire_lease(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from langchain_sessionstate.adapters.history import (
     SessionChatMessageHistory,
@@ -14,6 +17,7 @@ from langchain_sessionstate.adapters.history import (
 )
 from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
+from langchain_sessionstate.testing import FakeToolCallingModel
 
 
 def test_messages_round_trip_in_order(session_memory: SessionMemory) -> None:
@@ -110,3 +114,66 @@ def test_missing_ids_are_refused(session_memory: SessionMemory) -> None:
         factory(user_id="", session_id="s1")
     with pytest.raises(InvalidInputError, match="session_id"):
         factory(user_id="u1", session_id="")
+
+
+_DEPRECATED = (
+    "ignore:RunnableWithMessageHistory is deprecated"
+    ":langchain_core._api.deprecation.LangChainDeprecationWarning"
+)
+
+
+def _chain(factory: Any, **kwargs: Any) -> RunnableWithMessageHistory:
+    prompt = ChatPromptTemplate.from_messages(
+        [MessagesPlaceholder("history"), ("human", "{input}")]
+    )
+    return RunnableWithMessageHistory(
+        prompt | FakeToolCallingModel(),
+        factory,
+        input_messages_key="input",
+        history_messages_key="history",
+        **kwargs,
+    )
+
+
+@pytest.mark.filterwarnings(_DEPRECATED)
+async def test_factory_works_in_runnable_with_message_history(
+    session_memory: SessionMemory,
+) -> None:
+    """With ``history_factory_config()`` both ids come from each call's config, sync and
+    async; each user's session holds its own turns."""
+    chain = _chain(
+        get_session_history_factory(session_memory),
+        history_factory_config=history_factory_config(),
+    )
+    chain.invoke({"input": "hi"}, config={"configurable": {"user_id": "u1", "session_id": "s1"}})
+    await chain.ainvoke(
+        {"input": "hello"}, config={"configurable": {"user_id": "u2", "session_id": "s1"}}
+    )
+    texts = [m.text for m in SessionChatMessageHistory(session_memory, "u1", "s1").messages]
+    assert texts == ["hi", "Noted: hi"]
+    texts = [m.text for m in SessionChatMessageHistory(session_memory, "u2", "s1").messages]
+    assert texts == ["hello", "Noted: hello"]
+
+
+@pytest.mark.filterwarnings(_DEPRECATED)
+def test_factory_for_one_user_takes_the_default_config(session_memory: SessionMemory) -> None:
+    """``get_session_history_factory(memory, user_id=...)`` fits RunnableWithMessageHistory's
+    default ``{"configurable": {"session_id": ...}}``."""
+    chain = _chain(get_session_history_factory(session_memory, user_id="u1"))
+    chain.invoke({"input": "hi"}, config={"configurable": {"session_id": "s7"}})
+    texts = [m.text for m in SessionChatMessageHistory(session_memory, "u1", "s7").messages]
+    assert texts == ["hi", "Noted: hi"]
+
+
+@pytest.mark.filterwarnings(_DEPRECATED)
+def test_factory_without_its_config_names_the_form_that_works(
+    session_memory: SessionMemory,
+) -> None:
+    """Without ``history_factory_config`` RunnableWithMessageHistory passes the session id
+    alone: the error says what to pass instead of a bare ``TypeError``, and nothing is written."""
+    chain = _chain(get_session_history_factory(session_memory))
+    with pytest.raises(
+        InvalidInputError, match=r"history_factory_config=history_factory_config\(\)"
+    ):
+        chain.invoke({"input": "hi"}, config={"configurable": {"session_id": "s1"}})
+    assert session_memory.short_term.list_sessions("s1") == []

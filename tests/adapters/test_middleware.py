@@ -133,10 +133,30 @@ async def test_tool_calls_and_results_are_recorded(
 
 
 async def test_a_run_without_a_user_fails(session_memory: SessionMemory, mode: str) -> None:
-    """No user id in the context: the run fails instead of writing anonymous state."""
+    """No user id in the context: the run fails instead of writing anonymous state, and the
+    error names the call that works."""
     agent = agent_for(session_memory, scripted_model("ok"))
-    with pytest.raises(InvalidInputError, match="user_id"):
+    with pytest.raises(InvalidInputError, match=r"context=SessionContext\(user_id=\.\.\.\)"):
         await ask(mode, agent, "hi", None)
+    assert session_memory.short_term.list_sessions("ana") == []
+
+
+async def test_user_from_the_configurable_config(session_memory: SessionMemory, mode: str) -> None:
+    """``config={"configurable": {"user_id": ...}}`` names the user as the context does (as it
+    does for the checkpointer and the memory tools); the context wins when both are given."""
+    model = scripted_model("Lisbon it is.", "Noted.")
+    agent = agent_for(session_memory, model)
+    config = {"configurable": {"user_id": "ana"}}
+    await ask(mode, agent, "Help me plan a trip to Lisbon.", None, config=config)
+    state = session_memory.load("ana", only_session(session_memory, "ana"))
+    assert state is not None
+    assert [m.text for m in state.lc_messages] == [
+        "Help me plan a trip to Lisbon.",
+        "Lisbon it is.",
+    ]
+    await ask(mode, agent, "And Porto?", SessionContext("bob"), config=config)
+    assert only_session(session_memory, "bob")
+    assert session_memory.load("ana", only_session(session_memory, "ana")).turn_count == 1  # type: ignore[union-attr]
 
 
 async def test_with_a_checkpointer_each_message_is_recorded_once(
