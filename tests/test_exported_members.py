@@ -89,3 +89,16 @@ def test_importing_the_package_does_not_load_torch_or_chroma() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_testing_module_is_public_and_not_imported_by_the_package() -> None:
+    """``langchain_sessionstate.testing`` ships the fake model for users' tests; importing the
+    package does not load it."""
+    import langchain_sessionstate.testing as testing
+
+    assert testing.__all__ == ["FakeToolCallingModel"]
+    code = (
+        "import sys, langchain_sessionstate; print('langchain_sessionstate.testing' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -17,6 +17,10 @@ For :class:`~langchain_core.runnables.history.RunnableWithMessageHistory`::
     )
     chain.invoke({"input": "hi"}, config={"configurable": {"user_id": "u1", "session_id": "s1"}})
 
+For one user, ``get_session_history_factory(memory, user_id="u1")`` takes the default config
+(``{"configurable": {"session_id": ...}}``) with no ``history_factory_config``; the two-id
+factory used without its config says so instead of failing with a bare ``TypeError``.
+
 (langchain-core 1.x marks RunnableWithMessageHistory deprecated in favour of LangGraph
 persistence; for agents use :class:`SessionStateMiddleware` instead.)
 """

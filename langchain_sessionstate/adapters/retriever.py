@@ -88,15 +88,18 @@ class ResumptionRetriever(BaseRetriever):
     token_budget: int | None = Field(default=None, gt=0)
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
 
-    def model_post_init(self, context: Any, /) -> None:
-        """Refuse search options this retriever does not have (a typo would be ignored)."""
-        unknown = sorted(set(self.search_kwargs) - set(SEARCH_KWARGS))
+    def __init__(self, **data: Any) -> None:
+        """Refuse search options this retriever does not have (a typo would go unnoticed)
+        before pydantic validates the rest."""
+        search = data.get("search_kwargs") or {}
+        unknown = sorted(set(search) - set(SEARCH_KWARGS))
         if unknown:
             raise InvalidInputError(
                 f"unknown search_kwargs {unknown}: ResumptionRetriever takes {list(SEARCH_KWARGS)}"
             )
         for name in SEARCH_KWARGS:
-            _positive(name, self.search_kwargs.get(name))
+            _positive(name, search.get(name))
+        super().__init__(**data)
 
     def invoke(
         self, input: str, config: RunnableConfig | None = None, **kwargs: Any

@@ -126,3 +126,28 @@ async def test_composes_into_a_rag_chain_beside_another_retriever(
     assert "600 to 800 km" in system
     assert await chain.ainvoke(question, config=config) == "Time for new shoes soon!"
     assert model.system_prompt(-1) == system
+
+
+def test_search_kwargs_set_k_and_the_budget(
+    filled_stores: RealStores, clock: SimulatedClock
+) -> None:
+    """``search_kwargs`` (as a vector store retriever takes them) set k and the token budget;
+    a call's own keyword argument wins over them."""
+    retriever = make(filled_stores, clock, user_id=SEED_USER, search_kwargs={"k": 2})
+    assert len(retriever.invoke("coffee")) == 2
+    assert len(retriever.invoke("coffee", k=3)) == 3
+    budgeted = make(
+        filled_stores, clock, user_id=SEED_USER, search_kwargs={"k": 25, "token_budget": 30}
+    ).invoke("coffee")
+    assert budgeted
+    assert sum(len(d.page_content.split()) for d in budgeted) <= 30
+
+
+def test_unknown_or_bad_search_kwargs_are_refused(
+    filled_stores: RealStores, clock: SimulatedClock
+) -> None:
+    """A typo in ``search_kwargs`` or a non-positive value fails at construction, naming it."""
+    with pytest.raises(InvalidInputError, match=r"unknown search_kwargs \['kk'\]"):
+        make(filled_stores, clock, user_id=SEED_USER, search_kwargs={"kk": 3})
+    with pytest.raises(InvalidInputError, match="token_budget must be positive"):
+        make(filled_stores, clock, user_id=SEED_USER, search_kwargs={"token_budget": 0})
