@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -285,13 +286,23 @@ def _quiet_model_loading() -> None:
 
 
 class SweepProgress:
-    """``sweep: 12/40 sessions finalized · 0.9/s · ETA 31 s`` on ``err``, tqdm-like.
+    """``sweep: soft-expired 40/40, finalized 11/40 · 0.4/s · ETA 1 min 12 s`` on ``err``.
 
-    On a terminal the line is redrawn in place; elsewhere (a log, a pipe) a line is written at
-    most every ``every`` seconds, plus the first and the last, so a long pass is never silent.
+    Rate and ETA are those of the stage running now (finalizing is the slow one: extraction
+    and embeddings; soft-expiry is a write per session). On a terminal the line is redrawn in
+    place, tqdm-like; elsewhere (a log, a pipe) a line is written at most every ``every``
+    seconds, plus the first and the last, so a long pass is never silent.
     """
 
-    def __init__(self, due: SweepDue, err: TextIO, *, every: float = 5.0) -> None:
+    def __init__(
+        self,
+        due: SweepDue,
+        err: TextIO,
+        *,
+        every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
         self.total = {
             "soft_expire": due.soft_expire,
             "finalize": due.finalize,
@@ -301,9 +312,11 @@ class SweepProgress:
         self.err = err
         self.every = every
         self.tty = bool(getattr(err, "isatty", lambda: False)())
-        self.started = time.monotonic()
-        self._last = 0.0
-        self._drawn = False
+        self.started = clock()
+        self.stage: str | None = None
+        self.stage_started = self.started
+        self._last_tick = self.started
+        self._last_line = 0.0
 
     @property
     def any_due(self) -> bool:
@@ -321,25 +334,30 @@ class SweepProgress:
 
     def __call__(self, stage: str) -> None:
         """One item of ``stage`` processed."""
+        now = self.clock()
+        if stage != self.stage:  # the stage began when the previous one's last item ended
+            self.stage, self.stage_started = stage, self._last_tick
+        self._last_tick = now
         self.done[stage] = self.done.get(stage, 0) + 1
         self.total[stage] = max(self.total.get(stage, 0), self.done[stage])
-        now = time.monotonic()
-        if self.tty or now - self._last >= self.every:
-            self._last = now
+        if self.tty or now - self._last_line >= self.every:
+            self._last_line = now
             self._write(self.line(now))
 
     def line(self, now: float | None = None) -> str:
-        """The progress line: finalized sessions are what takes time, so they lead."""
-        elapsed = max((now or time.monotonic()) - self.started, 1e-6)
-        done, total = sum(self.done.values()), sum(self.total.values())
-        rate = done / elapsed
-        eta = (total - done) / rate if rate > 0 else 0.0
-        fin, fin_total = self.done["finalize"], self.total["finalize"]
-        return (
-            f"sweep: {fin}/{fin_total} sessions finalized, {done}/{total} items · "
-            f"{rate:.1f}/s · {'ETA ' + _duration(eta) if done < total else 'done'} "
-            f"in {_duration(elapsed)}"
+        """The progress line: done / due per stage, then the current stage's rate and ETA."""
+        now = self.clock() if now is None else now
+        parts = ", ".join(
+            f"{_LABELS[stage]} {self.done[stage]}/{total}"
+            for stage, total in self.total.items()
+            if total
         )
+        if self.stage is None or self.done == self.total:
+            return f"sweep: {parts} · done in {_duration(now - self.started)}"
+        rate = self.done[self.stage] / max(now - self.stage_started, 1e-6)
+        left = self.total[self.stage] - self.done[self.stage]
+        eta = _duration(left / rate) if rate > 0 else "?"
+        return f"sweep: {parts} · {rate:.1f}/s · ETA {eta}"
 
     def finish(self) -> None:
         """The last line, always written."""
@@ -351,6 +369,9 @@ class SweepProgress:
             print(f"\r\x1b[2K{text}", end=end, file=self.err, flush=True)
         else:
             print(text, file=self.err, flush=True)
+
+
+_LABELS = {"soft_expire": "soft-expired", "finalize": "finalized", "delete_archive": "archives"}
 
 
 def _duration(seconds: float) -> str:

@@ -438,20 +438,26 @@ def test_sweep_reports_progress_on_stderr(
     captured = capsys.readouterr()
     assert "sweep: due 2 to soft-expire, 2 to finalize, 0 archives to delete" in captured.err
     last = captured.err.splitlines()[-1]
-    assert last.startswith("sweep: 2/2 sessions finalized, 4/4 items · ")
-    assert "/s · done in " in last
+    assert last.startswith("sweep: soft-expired 2/2, finalized 2/2 · done in ")
     assert len(captured.out.splitlines()) == 1
 
 
 def test_sweep_progress_line_has_rate_and_eta() -> None:
     """Mid-pass, the line gives done / due, the rate and the time left."""
+    now = [100.0]
     err = io.StringIO()
-    progress = SweepProgress(SweepDue(soft_expire=0, finalize=40, delete_archive=0), err, every=0)
-    progress.started -= 10.0  # ten seconds in
-    for _ in range(10):
+    due = SweepDue(soft_expire=40, finalize=40, delete_archive=0)
+    progress = SweepProgress(due, err, every=0, clock=lambda: now[0])
+    for _ in range(40):  # soft-expiry is quick: 40 in one second
+        now[0] += 1 / 40
+        progress("soft_expire")
+    for _ in range(10):  # finalizing is slow: one a second
+        now[0] += 1.0
         progress("finalize")
-    line = err.getvalue().splitlines()[-1]
-    assert line.startswith("sweep: 10/40 sessions finalized, 10/40 items · 1.0/s · ETA 30 s")
+    last = err.getvalue().splitlines()[-1]
+    assert last == "sweep: soft-expired 40/40, finalized 10/40 · 1.0/s · ETA 30 s"
+    progress.finish()
+    assert err.getvalue().splitlines()[-1].endswith("· ETA 30 s")
 
 
 def test_options_may_follow_the_command(
