@@ -112,8 +112,9 @@ def explain(exc: BaseException, args: argparse.Namespace) -> CliError:
                 f"{args.chroma_port}`) or check --chroma-host and --chroma-port",
                 EXIT_UNAVAILABLE,
             )
+        # A local folder is never "unreachable": what fails there is the store itself.
         reason = str(exc).removeprefix("chroma ")
-        code = EXIT_UNAVAILABLE if unavailable else EXIT_ERROR
+        code = EXIT_UNAVAILABLE if unavailable and args.chroma_host else EXIT_ERROR
         return CliError(f"{chroma_where(args)} failed: {reason}", code)
     if isinstance(exc, redis.exceptions.ResponseError) or "WRONGTYPE" in str(exc):
         return CliError(f"{redis_where(args)} refused a command: {exc}", EXIT_ERROR)

@@ -5,11 +5,12 @@ Design: argparse only (no extra dependency). ``main(argv)`` parses, opens one
 command; it *returns* an exit code so tests call it in-process. Expected errors never print a
 traceback; they map to exit codes:
 
-    0  success            2  bad arguments: an invalid id, a bad --redis-url (scheme,
-    1  other failures:        database number), a --chroma-path that holds no store
-       no such user,       3  a backend unreachable (Redis, or the Chroma server)
-       a corrupt record,   130  interrupted (Ctrl-C), except ``sweep --every`` which stops
-       a refused answer         cleanly with 0
+    0    success
+    1    no such user, a corrupt record, a refused command, a Chroma folder that fails
+    2    a bad argument: an invalid id, a bad --redis-url (scheme, database number), a
+         --chroma-path that holds no store
+    3    a backend unreachable (Redis, or the Chroma server)
+    130  interrupted (Ctrl-C), except ``sweep --every``, which stops cleanly with 0
 
 Every failure is one line on stderr naming its culprit (``sessionstate: ...``), never a
 traceback (``SESSIONSTATE_DEBUG=1`` shows one for an unexpected error); see
