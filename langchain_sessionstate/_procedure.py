@@ -101,7 +101,8 @@ async def adrive(proc: Procedure[T], forward: Callable[[Sequence[Op]], Awaitable
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """Call the target's method ``name`` (its ``a<name>`` twin, awaited, on the async path)."""
+    """Call the target's method ``name`` (its ``a<name>`` twin, awaited, on the async path);
+    a dotted name (``"short_term.load"``) reaches a method of one of the target's parts."""
 
     name: str
     args: tuple[Any, ...] = ()
@@ -116,12 +117,19 @@ def method(name: str, *args: Any, **kwargs: Any) -> Call:
 Calls = Generator[Call, Any, T]
 
 
+def _method(target: object, name: str, prefix: str) -> Any:
+    *parts, last = name.split(".")
+    for part in parts:
+        target = getattr(target, part)
+    return getattr(target, prefix + last)
+
+
 def call(proc: Calls[T], target: object) -> T:
     """Run ``proc`` on the target's sync methods; an error is thrown in at its ``yield`` (the
     procedure decides; unhandled, it propagates)."""
 
     def execute(request: Call) -> Any:
-        return getattr(target, request.name)(*request.args, **request.kwargs)
+        return _method(target, request.name, "")(*request.args, **request.kwargs)
 
     return _run(proc, execute, Exception)
 
@@ -130,7 +138,7 @@ async def acall(proc: Calls[T], target: object) -> T:
     """Run ``proc`` on the target's async twins (``a<name>``)."""
 
     async def execute(request: Call) -> Any:
-        return await getattr(target, "a" + request.name)(*request.args, **request.kwargs)
+        return await _method(target, request.name, "a")(*request.args, **request.kwargs)
 
     return await _arun(proc, execute, Exception)
 

@@ -9,21 +9,28 @@ behaviour, so a second backend or a custom step slots in through the constructor
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from langchain_sessionstate._factory import (
+    default_embeddings,
+    llm_steps,
+    redis_stores,
+)
+from langchain_sessionstate._procedure import Calls, acall, call, method
+from langchain_sessionstate._records import (
+    answer_after,
+    export_document,
+    with_ids,
+)
 from langchain_sessionstate.clock import Clock, SystemClock
 from langchain_sessionstate.config import Settings
-from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import validate_id
 from langchain_sessionstate.lifecycle.compact import BackgroundCompactor, Compactor, CompactReport
 from langchain_sessionstate.lifecycle.finalize import FinalizeReport, SessionFinalizer
@@ -37,15 +44,12 @@ from langchain_sessionstate.longterm.base import (
 )
 from langchain_sessionstate.models import (
     AppendResult,
-    Journal,
     Lease,
-    Memory,
     MemoryDraft,
     MemoryKind,
     ResumptionContext,
     ScoredMemory,
     SessionState,
-    SessionSummary,
     StateUpdate,
     Tier,
     TimedMessage,
@@ -83,31 +87,12 @@ class SessionMemory:
         settings: Settings | None = None,
         worker_id: str | None = None,
     ) -> None:
-        from langchain_sessionstate.longterm import extract, fallback, journal, reflect, summarize
-
         self.short_term = short_term
         self.long_term = long_term
         self.clock: Clock = clock or SystemClock()
         self.settings = settings or Settings()
-        # Each LLM-powered step uses the chat model when one is given, with its offline
-        # default as the safety net when the model fails; else the offline default alone.
-        if chat_model is not None:
-            extractor = extractor or fallback.FallbackExtractor(
-                extract.LLMExtractor(chat_model), extract.OfflineExtractor()
-            )
-            summarizer = summarizer or fallback.FallbackSummarizer(
-                summarize.LLMSummarizer(chat_model), summarize.OfflineSummarizer()
-            )
-            journal_writer = journal_writer or fallback.FallbackJournalWriter(
-                journal.LLMJournalWriter(chat_model), journal.OfflineJournalWriter()
-            )
-            reflector = reflector or fallback.FallbackReflector(
-                reflect.LLMReflector(chat_model), reflect.OfflineReflector()
-            )
-        self.extractor = extractor or extract.OfflineExtractor()
-        self.summarizer = summarizer or summarize.OfflineSummarizer()
-        self.journal_writer = journal_writer or journal.OfflineJournalWriter()
-        self.reflector = reflector or reflect.OfflineReflector()
+        steps = llm_steps(chat_model, extractor, summarizer, journal_writer, reflector)
+        self.extractor, self.summarizer, self.journal_writer, self.reflector = steps
         self.compactor = Compactor(short_term, self.summarizer)
         self.background = BackgroundCompactor(self.compactor)
         self.finalizer = SessionFinalizer(
@@ -158,7 +143,7 @@ class SessionMemory:
         from langchain_sessionstate.shortterm.memory import InMemoryShortTermStore
 
         settings = settings or Settings()
-        embeddings = embeddings or _default_embeddings()
+        embeddings = embeddings or default_embeddings()
         long_term = ChromaMemoryStore.persistent(
             Path(path) / "chroma", embeddings, config=settings.memory
         )
@@ -194,40 +179,25 @@ class SessionMemory:
 
         Short-term state is resilient by default: every call goes through a retry and
         circuit-breaker policy, and turns written while Redis is down are spooled durably to
-        ``spool_dir`` and replayed in order when it returns. The default folder is
-        :func:`default_spool_dir` (the platform's user data directory); ``spool_dir=False``
-        turns resilience off; ``policy`` sets the retries and the circuit breaker.
+        ``spool_dir`` and replayed in order when it returns. The default folder is one per Redis
+        database and key prefix in the platform's user data directory
+        (:func:`~langchain_sessionstate._factory.default_spool_dir`); ``spool_dir=False`` turns
+        resilience off; ``policy`` sets the retries and the circuit breaker.
         """
-        from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
-        from langchain_sessionstate.longterm.locks import StoreLocks
-        from langchain_sessionstate.shortterm.redis import RedisShortTermStore
-
         settings = settings or Settings()
         clock = clock or SystemClock()
-        embeddings = embeddings or _default_embeddings()
-        short_term: ShortTermStore = RedisShortTermStore.from_url(
-            redis_url, config=settings.short_term, cluster=cluster
+        short_term, long_term = redis_stores(
+            redis_url,
+            settings,
+            clock,
+            embeddings or default_embeddings(),
+            chroma_path=chroma_path,
+            chroma_host=chroma_host,
+            chroma_port=chroma_port,
+            spool_dir=spool_dir,
+            policy=policy,
+            cluster=cluster,
         )
-        if spool_dir is not False:
-            from langchain_sessionstate.resilience import ResilientShortTermStore
-
-            folder = spool_dir or default_spool_dir(redis_url, settings.short_term.key_prefix)
-            short_term = ResilientShortTermStore(
-                short_term, spool_dir=Path(folder), clock=clock, policy=policy
-            )
-        # Extraction for one user takes turns across every process sharing this Redis.
-        locks = StoreLocks(short_term)
-        if chroma_host is not None:
-            long_term = ChromaMemoryStore.http(
-                chroma_host, chroma_port, embeddings, config=settings.memory, lock_factory=locks
-            )
-        else:
-            long_term = ChromaMemoryStore.persistent(
-                Path(chroma_path or ".sessionstate/chroma"),
-                embeddings,
-                config=settings.memory,
-                lock_factory=locks,
-            )
         memory = cls(
             short_term=short_term,
             long_term=long_term,
@@ -295,7 +265,7 @@ class SessionMemory:
         return AppendTurn(
             user_id,
             session_id,
-            _with_ids(messages),
+            with_ids(messages),
             self.clock.now(),
             update,
             device_id,
@@ -332,13 +302,13 @@ class SessionMemory:
     ) -> list[BaseMessage]:
         """What was recorded after ``messages`` (matched by id) up to the next user message:
         the stored answer to a request that is being retried. Empty when there is none."""
-        return _answer_after(self.history(user_id, session_id), messages)
+        return answer_after(self.history(user_id, session_id), messages)
 
     async def aanswer_to(
         self, user_id: str, session_id: str, messages: Sequence[BaseMessage]
     ) -> list[BaseMessage]:
         """Async :meth:`answer_to`."""
-        return _answer_after(await self.ahistory(user_id, session_id), messages)
+        return answer_after(await self.ahistory(user_id, session_id), messages)
 
     def compact(self, user_id: str, session_id: str) -> CompactReport | None:
         """Fold everything outside the recent window into the running summary now (the
@@ -557,64 +527,47 @@ class SessionMemory:
 
     # ------------------------------------------------------------------ erasure and export
 
+    def _forget(self, user_id: str) -> Calls[dict[str, int]]:
+        validate_id(user_id, "user_id")
+        return {
+            "short_term_keys": (yield method("short_term.delete_user", user_id)),
+            "long_term_records": (yield method("long_term.forget_user", user_id)),
+        }
+
     def forget(self, user_id: str) -> dict[str, int]:
         """Erase every trace of one user: live keys, archives, lease, all memory tiers,
         summaries and journal (and spooled writes), and LangGraph store items whose namespace
         has the user id as any label. Other users are untouched."""
-        validate_id(user_id, "user_id")
-        removed = {
-            "short_term_keys": self.short_term.delete_user(user_id),
-            "long_term_records": self.long_term.forget_user(user_id),
-        }
-        return removed
+        return call(self._forget(user_id), self)
 
     async def aforget(self, user_id: str) -> dict[str, int]:
         """Async :meth:`forget`."""
+        return await acall(self._forget(user_id), self)
+
+    def _export(self, user_id: str) -> Calls[dict[str, Any]]:
         validate_id(user_id, "user_id")
-        return {
-            "short_term_keys": await self.short_term.adelete_user(user_id),
-            "long_term_records": await self.long_term.aforget_user(user_id),
-        }
+        sessions = []
+        for info in (yield method("short_term.list_sessions", user_id)):
+            state = yield method("short_term.load", user_id, info.session_id)
+            history = yield method("short_term.messages", user_id, info.session_id)
+            sessions.append((state, history))
+        return export_document(
+            user_id,
+            self.clock.now(),
+            sessions,
+            (yield method("short_term.list_archives", user_id)),
+            (yield method("long_term.list_memories", user_id)),
+            (yield method("long_term.summaries", user_id)),
+            (yield method("long_term.get_journal", user_id)),
+        )
 
     def export(self, user_id: str) -> dict[str, Any]:
         """Everything stored about one user, as JSON-ready data."""
-        validate_id(user_id, "user_id")
-        sessions = [
-            (
-                self.short_term.load(user_id, info.session_id),
-                self.short_term.messages(user_id, info.session_id),
-            )
-            for info in self.short_term.list_sessions(user_id)
-        ]
-        return _export(
-            user_id,
-            self.clock.now(),
-            sessions,
-            self.short_term.list_archives(user_id),
-            self.long_term.list_memories(user_id),
-            self.long_term.summaries(user_id),
-            self.long_term.get_journal(user_id),
-        )
+        return call(self._export(user_id), self)
 
     async def aexport(self, user_id: str) -> dict[str, Any]:
         """Async :meth:`export`."""
-        validate_id(user_id, "user_id")
-        sessions = [
-            (
-                await self.short_term.aload(user_id, info.session_id),
-                await self.short_term.amessages(user_id, info.session_id),
-            )
-            for info in await self.short_term.alist_sessions(user_id)
-        ]
-        return _export(
-            user_id,
-            self.clock.now(),
-            sessions,
-            await self.short_term.alist_archives(user_id),
-            await self.long_term.alist_memories(user_id),
-            await self.long_term.asummaries(user_id),
-            await self.long_term.aget_journal(user_id),
-        )
+        return await acall(self._export(user_id), self)
 
     def close(self) -> None:
         """Finish queued background work and close connections this object opened."""
@@ -643,91 +596,3 @@ class SessionMemory:
     def now(self) -> datetime:
         """The current time on this memory's clock."""
         return self.clock.now()
-
-
-def _export(
-    user_id: str,
-    now: datetime,
-    sessions: Sequence[tuple[SessionState | None, Sequence[TimedMessage]]],
-    archives: Sequence[str],
-    memories: Sequence[Memory],
-    summaries: Sequence[SessionSummary],
-    journal: Journal | None,
-) -> dict[str, Any]:
-    """The JSON-ready export of one user from what the stores returned."""
-    return {
-        "user_id": user_id,
-        "exported_at": now.isoformat(),
-        "sessions": [
-            {
-                "state": state.model_dump(mode="json", exclude={"messages"}) if state else None,
-                "messages": [m.model_dump(mode="json") for m in history],
-            }
-            for state, history in sessions
-        ],
-        "archives": list(archives),
-        "memories": [m.model_dump(mode="json") for m in memories],
-        "summaries": [s.model_dump(mode="json") for s in summaries],
-        "journal": journal.model_dump(mode="json") if journal else None,
-    }
-
-
-def _answer_after(
-    history: Sequence[TimedMessage], messages: Sequence[BaseMessage]
-) -> list[BaseMessage]:
-    ids = {m.id for m in messages if m.id is not None}
-    last = max((i for i, t in enumerate(history) if t.message.id in ids), default=None)
-    if last is None:
-        return []
-    answer: list[BaseMessage] = []
-    for timed in history[last + 1 :]:
-        if timed.message.type == "human":
-            break
-        answer.append(timed.message)
-    return answer
-
-
-def messages_write_id(
-    user_id: str, session_id: str, messages: Sequence[BaseMessage], part: str
-) -> str | None:
-    """A replay-safe write id for ``messages`` when every one carries an id: a retry of the
-    same messages (a reconnect, a resent request) then changes nothing."""
-    ids = [m.id for m in messages]
-    if not ids or any(i is None for i in ids):
-        return None
-    raw = "\x1f".join([user_id, session_id, *(str(i) for i in ids)])
-    return f"{part}-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
-
-
-def _with_ids(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """Give every message a stable id: memories cite turns by it, replays dedup by it."""
-    out: list[BaseMessage] = []
-    for message in messages:
-        if not isinstance(message, BaseMessage):
-            raise InvalidInputError(
-                f"record_turn takes LangChain messages, got {type(message).__name__}: "
-                f"{message!r:.80}"
-            )
-        if message.id is None:
-            message = message.model_copy(update={"id": uuid.uuid4().hex[:16]})
-        out.append(message)
-    return out
-
-
-def default_spool_dir(redis_url: str, key_prefix: str) -> Path:
-    """``<user data dir>/langchain-sessionstate/spool/<host>-<port>-<db>-<prefix>``: one spool
-    per Redis database and key prefix (never the password), so apps sharing a machine but not
-    a database never replay into each other's."""
-    import platformdirs
-
-    parts = urlsplit(redis_url)
-    db = parts.path.strip("/") or "0"
-    name = f"{parts.hostname or 'localhost'}-{parts.port or 6379}-{db}-{key_prefix}"
-    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in name)
-    return platformdirs.user_data_path("langchain-sessionstate") / "spool" / safe
-
-
-def _default_embeddings() -> Embeddings:
-    from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
-
-    return MiniLMEmbeddings()

@@ -34,7 +34,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import ConfigurableFieldSpec
 
 from langchain_sessionstate._procedure import Calls, acall, call, method
-from langchain_sessionstate.core import SessionMemory, messages_write_id
+from langchain_sessionstate._records import messages_write_id
+from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.keys import validate_id
 

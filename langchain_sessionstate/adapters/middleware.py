@@ -45,6 +45,7 @@ from langchain_core.messages import (
 from langgraph.runtime import Runtime
 
 from langchain_sessionstate._procedure import Calls, acall, call, method
+from langchain_sessionstate._records import messages_write_id
 from langchain_sessionstate.adapters.context import (
     context_device_id,
     context_session_id,
@@ -54,7 +55,7 @@ from langchain_sessionstate.adapters.context import (
     run_configurable,
 )
 from langchain_sessionstate.checkpoint.runs import session_thread, stored_by_checkpointer
-from langchain_sessionstate.core import SessionMemory, messages_write_id
+from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
 from langchain_sessionstate.longterm.statements import is_filler
 from langchain_sessionstate.models import (
