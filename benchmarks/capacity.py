@@ -251,6 +251,10 @@ def model(
     memories_user = per_session * assume["sessions_per_user_per_day"] * assume["archive_days"]
     out["chroma_memories_per_user_30_days"] = memories_user
     out["chroma_bytes_per_user_30_days"] = memories_user * chroma["disk_bytes_per_memory"]
+    out["redis_gb_total"] = out["redis_bytes_per_user"] * assume["daily_users"] / 1e9
+    out["chroma_gb_total_30_days"] = (
+        out["chroma_bytes_per_user_30_days"] * assume["daily_users"] / 1e9
+    )
     out["chroma_nodes_for_recall"] = out["peak_recalls_per_s"] / max(
         r["calls_per_s"] for r in chroma["recall"].values()
     )
@@ -269,6 +273,7 @@ def model(
             rate = sweep[0]["sessions_per_s"]
             out["sweeps_per_s_per_worker_with_extraction"] = rate
             out["sweeper_workers_needed_average"] = sessions_day / 86400 / rate
+            out["sweeper_workers_needed_peak"] = sessions_day / 86400 * 3.0 / rate
         out["throughput_run"] = {"date": tput.get("date"), "loadavg": tput.get("loadavg")}
     return out
 
@@ -280,23 +285,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-users", type=int, default=1000)
     parser.add_argument("--recall-seconds", type=float, default=10.0)
     parser.add_argument("--throughput", default="benchmarks/results/throughput.json")
+    parser.add_argument(
+        "--reuse", default=None, help="a capacity JSON whose measurements to keep: only the "
+        "estimate is recomputed (e.g. with a newer throughput report)",
+    )  # fmt: skip
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     import json
 
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    redis_part = redis_bytes(args.users)
-    chroma = chroma_and_recall(args.memories, args.memory_users, args.recall_seconds)
     tput_path = Path(args.throughput)
     tput = json.loads(tput_path.read_text()) if tput_path.exists() else None
-    report = {
-        "date": started,
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
-        "redis": redis_part,
-        "chroma": chroma,
-        "model": model(redis_part, chroma, tput),
-    }
+    if args.reuse:
+        report = json.loads(Path(args.reuse).read_text())
+    else:
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        redis_part = redis_bytes(args.users)
+        chroma = chroma_and_recall(args.memories, args.memory_users, args.recall_seconds)
+        report = {
+            "date": started,
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "cpus": os.cpu_count(),
+            "redis": redis_part,
+            "chroma": chroma,
+        }
+    report["model"] = model(report["redis"], report["chroma"], tput)
     print(json.dumps(report, indent=2, default=str))
     if args.out:
         write_json(args.out, report)

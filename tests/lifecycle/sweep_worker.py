@@ -1,10 +1,10 @@
 """A sweeper in its own process, for the multi-process tests.
 
-``python -m tests.lifecycle.sweep_worker URL PREFIX NOW_ISO WORKER MODE`` runs one pass on
-Redis with the cheap offline steps and the in-memory long-term store. Every finished
-``finalize`` is counted in the Redis hash ``<PREFIX>:test:calls``. MODE ``die`` kills the
-process (``os._exit``) right after its first claim, leaving the claim behind as a crashed
-worker would.
+``python -m tests.lifecycle.sweep_worker URL PREFIX NOW_ISO WORKER MODE [cluster]`` runs one
+pass on Redis (a Redis Cluster with ``cluster``) with the cheap offline steps and the
+in-memory long-term store. Every finished ``finalize`` is counted in the Redis hash
+``<PREFIX>:test:calls``. MODE ``die`` kills the process (``os._exit``) right after its first
+claim, leaving the claim behind as a crashed worker would.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from datetime import datetime
 
 import redis
+from redis.cluster import RedisCluster
 
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import LifecycleConfig, ShortTermConfig
@@ -28,7 +29,9 @@ EXIT_KILLED = 17
 class RedisCountingFinalizer:
     """Counts finished finalize calls in Redis; in ``die`` mode exits on the first call."""
 
-    def __init__(self, inner: SessionFinalizer, client: redis.Redis, key: str, die: bool) -> None:
+    def __init__(
+        self, inner: SessionFinalizer, client: redis.Redis | RedisCluster, key: str, die: bool
+    ) -> None:
         self.inner = inner
         self.client = client
         self.key = key
@@ -42,12 +45,13 @@ class RedisCountingFinalizer:
         return report
 
 
-def main(url: str, prefix: str, now_iso: str, worker: str, mode: str) -> None:
+def main(url: str, prefix: str, now_iso: str, worker: str, mode: str, cluster: bool) -> None:
     """Run one sweeper pass as ``worker``."""
     lifecycle = LifecycleConfig(sweep_batch=50)
     clock = SimulatedClock(datetime.fromisoformat(now_iso))
-    store = RedisShortTermStore.from_url(url, config=ShortTermConfig(key_prefix=prefix))
-    client = redis.Redis.from_url(url)
+    config = ShortTermConfig(key_prefix=prefix)
+    store = RedisShortTermStore.from_url(url, config=config, cluster=cluster)
+    client = RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
     finalizer = RedisCountingFinalizer(
         fake_finalizer(store, scale_long_term(), clock, lifecycle),
         client,
@@ -63,4 +67,4 @@ def main(url: str, prefix: str, now_iso: str, worker: str, mode: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:6], cluster=sys.argv[6:7] == ["cluster"])

@@ -1,5 +1,6 @@
-"""Sweepers in separate processes on one real Redis: each session processed exactly once,
-and a worker killed after claiming is completed by the next pass once its claim expires."""
+"""Sweepers in separate processes on one real Redis and on a real Redis Cluster: each
+session processed exactly once, and a worker killed after claiming is completed by the next
+pass once its claim expires."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import LifecycleConfig, ShortTermConfig
@@ -27,7 +30,8 @@ from tests.lifecycle.sweep_worker import EXIT_KILLED
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _spawn(url: str, prefix: str, clock: SimulatedClock, worker: str, mode: str = "run"):  # type: ignore[no-untyped-def]
+def _spawn(url: str, prefix: str, clock: SimulatedClock, worker: str, mode: str = "run",  # type: ignore[no-untyped-def]
+           cluster: bool = False):  # fmt: skip
     return subprocess.Popen(
         [
             sys.executable,
@@ -38,6 +42,7 @@ def _spawn(url: str, prefix: str, clock: SimulatedClock, worker: str, mode: str 
             clock.now().isoformat(),
             worker,
             mode,
+            *(["cluster"] if cluster else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -45,19 +50,26 @@ def _spawn(url: str, prefix: str, clock: SimulatedClock, worker: str, mode: str 
     )
 
 
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
 def test_two_sweeper_processes_finalize_1000_sessions_exactly_once(
-    redis_url: str, prefix: str, clock: SimulatedClock, redis_client: redis.Redis
+    backend: str, prefix: str, clock: SimulatedClock, request: pytest.FixtureRequest
 ) -> None:
-    """Two processes sweeping the same 1,000 due sessions finalize each one once."""
-    store = RedisShortTermStore.from_url(redis_url, config=ShortTermConfig(key_prefix=prefix))
+    """Two processes sweeping the same 1,000 due sessions finalize each one once (on one
+    Redis, and on a 3-master Cluster where the sessions spread over every node)."""
+    cluster = backend == "cluster"
+    url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
+    config = ShortTermConfig(key_prefix=prefix)
+    store = RedisShortTermStore.from_url(url, config=config, cluster=cluster)
     for i in range(1000):
         write_session(store, f"u{i % 50}", f"s{i}", clock.now(), turns=1)
     clock.advance(timedelta(hours=3))
-    procs = [_spawn(redis_url, prefix, clock, w) for w in ("p1", "p2")]
+    procs = [_spawn(url, prefix, clock, w, cluster=cluster) for w in ("p1", "p2")]
     outputs = [p.communicate(timeout=240) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()[-2000:]
-    calls = redis_client.hgetall(f"{prefix}:test:calls")
+    client = RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
+    calls = client.hgetall(f"{prefix}:test:calls")
+    client.close()
     assert len(calls) == 1000
     assert {int(v) for v in calls.values()} == {1}
     finalized = [int(out.split()[0]) for out, _ in outputs]
