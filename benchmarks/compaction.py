@@ -87,7 +87,7 @@ def measure(url: str, length: int, reps: int) -> list[dict[str, Any]]:
         compactor.compact("bench", "s", force=True)
         samples: dict[str, list[float]] = {"ours": [], "whole": []}
         for _ in range(reps):
-            _fill(store, rng, counter, counter[0] + config.compact_after)
+            _fill(store, rng, counter, counter[0] + (config.compact_after or 10))
             t0 = time.perf_counter()
             _whole(compactor)
             samples["whole"].append((time.perf_counter() - t0) * 1000)

@@ -40,9 +40,12 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 Ref = tuple[str, str]
 
 
-def compaction_due(message_count: int, summarized_upto: int, recent: int, threshold: int) -> bool:
-    """True once ``threshold`` messages outside the recent window are not yet summarised."""
-    return message_count - recent - summarized_upto >= threshold
+def compaction_due(
+    message_count: int, summarized_upto: int, recent: int, threshold: int | None
+) -> bool:
+    """True once ``threshold`` messages outside the recent window are not yet summarised
+    (never with no threshold: the sweeper's forced compaction only)."""
+    return threshold is not None and message_count - recent - summarized_upto >= threshold
 
 
 def fold(previous: str | None, addition: str, max_chars: int) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from functools import lru_cache
 
 from langchain_sessionstate.longterm.text import sentences, tokens
 
@@ -42,20 +43,25 @@ def is_question(sentence: str) -> bool:
     return bool(_QUESTION.search(sentence.strip())) or sentence.strip().endswith("？")
 
 
-def _is_name(word: str, names: Collection[str]) -> bool:
+@lru_cache(maxsize=256)
+def _name_forms(names: frozenset[str]) -> frozenset[str]:
     # "Mel" for "Melanie": a participant is often called by the start of their name.
-    return any(n == word or (len(word) >= 3 and n.startswith(word)) for n in names)
+    return frozenset(n[:k] for n in names for k in range(min(3, len(n)), len(n) + 1))
 
 
 def content_words(sentence: str, names: Collection[str] = ()) -> list[str]:
     """The words that carry content: no stop words, phatic words or participants' names."""
-    lowered = {n.lower() for n in names}
-    return [w for w in tokens(sentence) if w not in PHATIC and not _is_name(w, lowered)]
+    found = [w for w in tokens(sentence) if w not in PHATIC]
+    if not names:
+        return found
+    forms = _name_forms(frozenset(n.lower() for n in names))
+    return [w for w in found if w not in forms]
 
 
 def is_filler(sentence: str, names: Collection[str] = ()) -> bool:
     """True when the sentence says nothing once small talk and names are removed."""
-    return not content_words(sentence, names)
+    forms = _name_forms(frozenset(n.lower() for n in names)) if names else frozenset()
+    return all(w in PHATIC or w in forms for w in tokens(sentence))
 
 
 def bare_question(sentence: str) -> str:

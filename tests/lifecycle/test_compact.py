@@ -130,6 +130,30 @@ def test_a_thousand_messages_in_mixed_turns_are_summarised_outside_the_window(
     assert "sessionstate-compactor" in summarizer.threads
 
 
+def test_without_a_threshold_only_the_sweeper_compacts(clock: SimulatedClock) -> None:
+    """``compact_after=None``: the app process never summarises (no background work at all);
+    the sweeper folds everything outside the window when the session goes idle."""
+    summarizer = RecordingSummarizer()
+    settings = Settings(short_term=ShortTermConfig(compact_after=None))
+    memory = SessionMemory(
+        short_term=InMemoryShortTermStore(settings.short_term),
+        long_term=lifecycle_long_term(),
+        summarizer=summarizer,
+        clock=clock,
+        settings=settings,
+    )
+    for n in range(40):
+        memory.record_turn("u", "s", _turn(n, 2))
+    assert memory.background.drain(10)
+    assert summarizer.seen == []
+    clock.advance(timedelta(minutes=31))
+    memory.sweep()
+    state = memory.load("u", "s")
+    assert state is not None
+    assert state.summarized_upto == 80 - settings.short_term.recent_messages
+    assert "sessionstate-compactor" not in summarizer.threads
+
+
 async def test_async_turns_compact_in_the_background_never_on_the_event_loop(
     clock: SimulatedClock,
 ) -> None:
