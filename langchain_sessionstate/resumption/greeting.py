@@ -126,19 +126,24 @@ def greeting_facts(
     the session's topic, the summary's topics, an open question or a decision: never a raw
     sentence, a lone stop word, a weekday or an id.
     """
+
+    def said(kind: MemoryKind) -> list[str]:
+        return [i.text.split(": ", 1)[-1] for i in items if i.kind == kind.value]
+
     questions: list[str] = []
     if previous is not None:
         questions += previous.unresolved_questions
     if last_summary is not None:
         questions += last_summary.open_questions
-    open_kinds = {MemoryKind.OPEN_QUESTION.value, MemoryKind.FOLLOW_UP.value}
-    questions += [i.text.split(": ", 1)[-1] for i in items if i.kind in open_kinds]
-    questions = [q for q in questions if not is_filler(q)]
+    # Open questions are the user's own words, quoted back; a follow-up is a request about
+    # them in the third person ("remind the user ..."): it may name the topic, not be quoted.
+    questions += said(MemoryKind.OPEN_QUESTION)
+    questions = [q for q in questions if not is_filler(q) and not is_robotic(q)]
     topic = topic_phrase(previous.topic, label=True) if previous is not None else None
     if topic is None and last_summary is not None:
         topic = next((t for t in last_summary.topics if names_something(t)), None)
-    said = questions[:1] + [i.text for i in items if i.kind == MemoryKind.DECISION.value]
-    topic = topic or next((p for c in said if (p := topic_phrase(c)) is not None), None)
+    named = questions[:1] + said(MemoryKind.FOLLOW_UP)[:1] + said(MemoryKind.DECISION)
+    topic = topic or next((p for c in named if (p := topic_phrase(c)) is not None), None)
     flow = previous.flow if previous is not None and decision is Decision.RESTORE else None
     if flow is not None and flow.completed:
         flow = None

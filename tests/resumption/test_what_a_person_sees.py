@@ -42,6 +42,7 @@ from langchain_sessionstate.resumption.greeting import (
     TemplateGreeter,
     greeting_facts,
     greeting_prompt,
+    is_robotic,
 )
 from tests.fixtures.adapters import scripted_model
 
@@ -79,6 +80,8 @@ def bad_greeting_forms(greeting: str, said: list[str]) -> list[str]:
     """What is wrong with a greeting: a weekday, a stop word or an "I ..." clause as the
     topic, a raw user sentence outside a quoted question, an id."""
     problems: list[str] = []
+    if is_robotic(greeting):
+        problems.append("robotic (names the user, memory, a session...)")
     unquoted = re.sub(r"“[^”]*”|\"[^\"]*\"", " ", greeting)
     if re.search(rf"\b(?:{_WEEKDAYS})\b", unquoted, re.I):
         problems.append("weekday")
