@@ -28,7 +28,9 @@ built move moved live lived call called ask asked answer answered check checked 
 forget forgot note noted say said told tell add added change changed let lets fits fit
 partition partitioned store stored continue carry pick picked wonder wondering unsure sure
 love loves loved enjoy enjoys enjoyed hate hates dislike dislikes spelled spell spelt
-next still only even already ever maybe perhaps instead rather quite pretty actually
+next still only even already ever maybe perhaps instead rather quite pretty actually first
+again later soon too here there shall us may might must worth whether via per ok okay
+everywhere anywhere somewhere nowhere always never sometimes often usually
 """
 _VERBS = frozenset(_VERB_TEXT.split())
 _WHEN_TEXT = """

@@ -28,6 +28,7 @@ from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.longterm.summarize import OfflineSummarizer
 from langchain_sessionstate.longterm.text import is_retraction, sentences
+from langchain_sessionstate.longterm.topics import is_topic_phrase, topic_phrases
 from langchain_sessionstate.models import (
     Decision,
     MemoryKind,
@@ -447,3 +448,22 @@ def test_retriever_scores_follow_document_order(make_memory: Any) -> None:
     scores = [d.metadata["score"] for d in docs]
     assert len(scores) >= 3
     assert scores == sorted(scores, reverse=True)
+
+
+def test_topic_phrases_are_noun_phrases() -> None:
+    """A conversation's topics are the phrases a person would name it by, not stray words
+    ("Shall", "us", "first", "mode") or ids."""
+    talk = [
+        "Tokyo and Kyoto. I prefer small traditional inns over big hotels.",
+        "Noted: ryokan-style inns. Shall we plan the Kyoto part first?",
+        "We decided to take the train between the cities.",
+        "Is a 7-day rail pass worth it for us? Saved a970b86dc55e0b1c2d3e4f5a6b7c8d9e0f1.",
+        "Please remember I like dark mode, dark mode everywhere.",
+    ]
+    topics = topic_phrases(talk, {"the user", "the assistant"}, n=8)
+    assert topics[:2] == ["the Kyoto part", "7-day rail pass"]  # asked about, definite
+    assert "dark mode" in topics
+    for topic in topics:
+        assert is_topic_phrase(topic)
+        assert not _HEX_ID.search(topic)
+        assert not {w.lower() for w in topic.split()} & {"shall", "us", "first", "worth"}
