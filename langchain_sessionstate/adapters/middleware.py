@@ -55,6 +55,7 @@ from langchain_sessionstate.adapters.context import (
     run_configurable,
 )
 from langchain_sessionstate.checkpoint.runs import session_thread, stored_by_checkpointer
+from langchain_sessionstate.config import ResumptionConfig
 from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.errors import InvalidInputError, LeaseHeldError
 from langchain_sessionstate.longterm.statements import is_filler
@@ -254,7 +255,7 @@ def conflict_reply(resumption: ResumptionContext, held: Lease | LeaseHeldError) 
 
 
 # A reply within this is the same exchange, not a break (a chat is answered in minutes).
-_PAUSE = timedelta(minutes=10)
+_PAUSE = ResumptionConfig().greet_after
 
 
 def _gap_words(resumption: ResumptionContext) -> str:
@@ -278,8 +279,8 @@ def render_guidance(
 ) -> str | None:
     """The block appended to the system prompt, or None when there is nothing to say.
 
-    A RESTORE within ``pause`` of the last turn is the same sitting: the conversation goes
-    on, and nothing speaks of a break.
+    A RESTORE within ``pause`` of the last turn (the resumption config's ``greet_after``) is
+    the same sitting: the conversation goes on, and nothing speaks of a break.
     """
     context = resumption.render(token_budget)
     decision = resumption.decision
@@ -542,7 +543,12 @@ class SessionStateMiddleware(AgentMiddleware[SessionStateAgentState, Any, Any]):
             return request
         resumption = ResumptionContext.model_validate(raw)
         system = augment_system_message(
-            request.system_message, render_guidance(resumption, self.token_budget)
+            request.system_message,
+            render_guidance(
+                resumption,
+                self.token_budget,
+                pause=self.memory.settings.resumption.greet_after,
+            ),
         )
         prefix = restored_messages(resumption, request.messages)
         messages = cast("list[AnyMessage]", [*prefix, *request.messages])

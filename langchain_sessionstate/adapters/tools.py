@@ -23,6 +23,7 @@ from langchain_sessionstate.adapters.context import (
     user_and_session_from_config,
 )
 from langchain_sessionstate.core import SessionMemory
+from langchain_sessionstate.longterm.extract import REMEMBER_TOOL
 from langchain_sessionstate.models import MemoryKind, ScoredMemory, WriteOutcome
 
 __all__ = ["memory_tools"]
@@ -132,7 +133,7 @@ def memory_tools(memory: SessionMemory) -> list[BaseTool]:
         StructuredTool.from_function(
             func=remember,
             coroutine=aremember,
-            name="remember",
+            name=REMEMBER_TOOL,
             description=(
                 "Save something the user wants remembered across conversations "
                 "(a fact, preference, decision, role, open question or follow-up)."

@@ -44,7 +44,13 @@ from langchain_sessionstate.longterm.base import (
     Summarizer,
 )
 from langchain_sessionstate.longterm.events import answers
-from langchain_sessionstate.longterm.extract import question_subject, speaker_of, turn_id
+from langchain_sessionstate.longterm.extract import (
+    conversation,
+    question_subject,
+    speaker_of,
+    turn_id,
+    without_remembered,
+)
 from langchain_sessionstate.models import (
     MemoryDraft,
     MemoryKind,
@@ -148,10 +154,16 @@ class SessionFinalizer:
         state = self.short_term.load(user_id, session_id, recent=1)
         open_drafts = open_item_drafts(state, session_id) if state is not None else []
         # Extraction and summaries read each message's text bounded (a huge paste costs no
-        # more than a long message) and skip placeholders of messages set aside as corrupt.
+        # more than a long message), skip placeholders of messages set aside as corrupt, and
+        # read the conversation only: tool calls and results are machinery, and a request an
+        # explicit ``remember`` call already stored is not stored twice.
         limit = self.lifecycle.max_text_chars
-        readable = [bounded_turn(t, limit) for t in turns if not is_placeholder(t.message)]
-        memories, skipped = self._extract(user_id, session_id, readable, now, open_drafts)
+        said, asked = conversation([t for t in turns if not is_placeholder(t.message)])
+        readable = [bounded_turn(t, limit) for t in said]
+        remembered = {turn_id(readable[i], session_id, i) for i in asked}
+        memories, skipped = self._extract(
+            user_id, session_id, readable, now, open_drafts, remembered
+        )
 
         summary = with_open_questions(
             self.summarizer.summarize(user_id, session_id, readable or turns),
@@ -213,8 +225,10 @@ class SessionFinalizer:
         turns: Sequence[TimedMessage],
         now: datetime,
         extra: Sequence[MemoryDraft] = (),
+        remembered: set[str] | None = None,
     ) -> tuple[Counter[str], int]:
-        drafts = [*self.extractor.extract(user_id, session_id, turns), *extra]
+        found = self.extractor.extract(user_id, session_id, turns)
+        drafts = [*without_remembered(found, remembered or set()), *extra]
         drafts += self._answers(user_id, session_id, turns)
         stored = {
             _draft_key(m.tier, m.content)

@@ -10,7 +10,9 @@ memories filling the same ``subject``), :func:`decide` says what to write:
 3. a near neighbour with the opposite stance ("likes X" / "no longer likes X"), or a current
    memory of the same subject with other content, is superseded by the newer of the two; a
    claim carrying an open question's subject answers it: the question is closed (superseded);
-4. a neighbour at or above the duplicate threshold with the same stance is ``confirmed``.
+4. a neighbour at or above the duplicate threshold with the same stance is ``confirmed``;
+5. a preference that withdraws one ("I no longer prefer X", "not any more") is kept as an
+   event (the change, dated), never as a current preference: it retires what it withdraws.
 
 Events (what someone did, when) are history: only an exact repeat confirms one, and nothing
 supersedes one.
@@ -25,12 +27,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from langchain_sessionstate.longterm.schema import kind_family
-from langchain_sessionstate.longterm.text import normalize, polarity
+from langchain_sessionstate.longterm.text import is_retraction, normalize, polarity
 from langchain_sessionstate.models import Memory, MemoryDraft, MemoryKind, Tier, WriteOutcome
 
 # The subject prefix of open questions (spelled in extraction, where they are made).
 QUESTION_SUBJECT = "question: "
 _OPEN = kind_family(MemoryKind.OPEN_QUESTION)
+# Metadata of the event a withdrawn preference becomes: a claim about its speaker, not a quote.
+WITHDRAWS = "withdraws"
 _HISTORY = kind_family(MemoryKind.EVENT)
 
 
@@ -165,6 +169,9 @@ def decide(
             return _confirm(best, draft)
 
     new = to_memory(user_id, memory_id, draft)
+    if draft.kind is MemoryKind.PREFERENCE and is_retraction(draft.content):
+        metadata = {**new.metadata, WITHDRAWS: True}
+        new = new.model_copy(update={"kind": MemoryKind.EVENT, "metadata": metadata})
     newer = [r for r in rivals if r.observed_at > draft.observed_at]
     if newer:
         # An older statement arriving late: keep it, already replaced by the newest rival.

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from langchain_sessionstate.longterm.base import TURN_POSITION, Extractor
@@ -43,8 +43,63 @@ def message_text(tm: TimedMessage) -> str:
 
 
 def speaker_of(tm: TimedMessage) -> str:
-    """Who spoke: the message's ``name`` when set, else its role (``human``, ``ai``)."""
+    """Who spoke: the message's ``name`` when set, else its role (``human``, ``ai``); a tool
+    result is ``tool`` whatever its name (its name is the tool's, not a person's)."""
+    if tm.message.type == "tool":
+        return "tool"
     return tm.message.name or tm.message.type
+
+
+REMEMBER_TOOL = "remember"
+"""The name of the memory tool an agent calls to store what the user asks it to remember."""
+
+_CLAIM_KINDS = frozenset(
+    {MemoryKind.PREFERENCE, MemoryKind.FACT, MemoryKind.ROLE, MemoryKind.DECISION}
+)
+
+
+def is_tool_traffic(message: BaseMessage) -> bool:
+    """A tool's result, or an assistant message that only calls tools: machinery (ids, JSON
+    payloads), no part of the conversation that memories, summaries and prose are made of."""
+    if message.type == "tool":
+        return True
+    calls = getattr(message, "tool_calls", None)
+    return message.type == "ai" and bool(calls) and not message.text.strip()
+
+
+def conversation(turns: Sequence[TimedMessage]) -> tuple[list[TimedMessage], set[int]]:
+    """The turns without tool traffic, and the positions (in that list) of the user messages
+    whose request an explicit ``remember`` tool call already stored: extraction must not
+    store them a second time."""
+    kept: list[TimedMessage] = []
+    asked: set[int] = set()
+    last_human: int | None = None
+    for tm in turns:
+        calls = getattr(tm.message, "tool_calls", None) or []
+        if last_human is not None and any(c.get("name") == REMEMBER_TOOL for c in calls):
+            asked.add(last_human)
+        if is_tool_traffic(tm.message):
+            continue
+        if tm.message.type == "human":
+            last_human = len(kept)
+        kept.append(tm)
+    return kept, asked
+
+
+def without_remembered(
+    drafts: Sequence[MemoryDraft], remembered_turn_ids: set[str]
+) -> list[MemoryDraft]:
+    """The drafts without claims drawn only from turns a ``remember`` call already stored."""
+    return [
+        d
+        for d in drafts
+        if not (
+            d.tier is Tier.FACTS
+            and d.kind in _CLAIM_KINDS
+            and d.source_turn_ids
+            and set(d.source_turn_ids) <= remembered_turn_ids
+        )
+    ]
 
 
 def turn_id(tm: TimedMessage, session_id: str, index: int) -> str:
@@ -335,4 +390,13 @@ class LLMExtractor(Extractor):
         return turn_drafts(session_id, turns) + drafts_from_result(session_id, turns, result)
 
 
-__all__ = ["ExtractedMemory", "ExtractionResult", "LLMExtractor", "OfflineExtractor"]
+__all__ = [
+    "REMEMBER_TOOL",
+    "ExtractedMemory",
+    "ExtractionResult",
+    "LLMExtractor",
+    "OfflineExtractor",
+    "conversation",
+    "is_tool_traffic",
+    "without_remembered",
+]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from langchain_sessionstate.longterm.base import JournalWriter
 from langchain_sessionstate.longterm.dates import day
 from langchain_sessionstate.longterm.text import sentences
+from langchain_sessionstate.longterm.topics import is_topic_phrase
 from langchain_sessionstate.models import Journal, JournalEntry, SessionSummary
 
 _TOPICS_KEY = "topics"
@@ -67,7 +68,9 @@ class OfflineJournalWriter(JournalWriter):
                 )
         n = len(entries)
         parts = [f"{n} conversation{'s' if n != 1 else ''} since {day(entries[0].at.date())}."]
-        recurring = [t for t, c in topics.most_common(4) if (c > 1 or n == 1) and t.isalpha()]
+        # A topic recurs when two conversations share it; one conversation's topics are in
+        # its entry already.
+        recurring = [t for t, c in topics.most_common(4) if c > 1 and is_topic_phrase(t)]
         if recurring:
             parts.append(f"Recurring topics: {', '.join(recurring)}.")
         for e in entries[-self.recent :]:

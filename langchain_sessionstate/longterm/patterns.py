@@ -117,6 +117,13 @@ PATTERNS: list[tuple[MemoryKind, str | None, re.Pattern[str]]] = [
 TRIGGER = re.compile(r"\b(?:I|I'm|I've|I'll|my|let's|we'll|we|remind|next|follow|don't)\b", re.I)
 # Politeness that ends a request is not part of the claim ("..., please").
 _TAIL = re.compile(r"[,;]?\s*(?:please|thanks|thank you)\s*[.!]*$", re.I)
+# Nor is a discourse lead ("Also, ...") or the request to remember it ("Please remember
+# that ..."): the claim is what is to be remembered.
+_LEAD = re.compile(
+    r"^(?:(?:also|and|but|so|oh|ok(?:ay)?|well|btw|by the way)\b[,:]?\s+)*"
+    r"(?:(?:please\s+)?(?:remember|note|keep in mind|don't forget)(?:\s+that)?[,:]?\s+(?=\w))?",
+    re.I,
+)
 
 
 def _subject(template: str | None, m: re.Match[str]) -> str | None:
@@ -134,6 +141,7 @@ def _subject(template: str | None, m: re.Match[str]) -> str | None:
 def claim(sentence: str, speaker: str | None, at: datetime) -> str:
     """A sentence as a dated third-person claim about its speaker."""
     text = _TAIL.sub("", resolve(sentence.strip(), at)).strip()
+    text = _LEAD.sub("", text) or text
     text = third_person(text, speaker)
     return text if text[-1:] in ".!?" else text + "."
 

@@ -37,7 +37,8 @@ from langchain_sessionstate.longterm.statements import (
     is_filler,
     statements,
 )
-from langchain_sessionstate.longterm.text import sentences, tokens
+from langchain_sessionstate.longterm.text import fact_key, restates, sentences, tokens
+from langchain_sessionstate.longterm.topics import topic_phrases
 from langchain_sessionstate.models import MemoryKind, SessionSummary, TimedMessage
 
 MAX_CITED = 3
@@ -118,7 +119,9 @@ class OfflineSummarizer(Summarizer):
                 if len(content_words(s, names)) >= SHORT_REPLY
             ]
         said = [s for tm in turns for s in sentences(message_text(tm)) if not is_filler(s, names)]
-        topics = keywords(said or [message_text(tm) for tm in turns], names, self.max_topics)
+        topics = topic_phrases(said, names, self.max_topics) or keywords(
+            said or [message_text(tm) for tm in turns], names, self.max_topics
+        )
         chosen: list[int] = []
         order: list[int] = []
         if units:
@@ -128,7 +131,7 @@ class OfflineSummarizer(Summarizer):
                 vecs = _tfidf_matrix([tokens(u) for _, u in units])
             order = [int(j) for j in np.argsort(-centrality(vecs), kind="stable")]
             short = [j for j in order if len(units[j][1].split()) <= self.max_words]
-            chosen = sorted((short or order)[: self.max_sentences])
+            chosen = sorted(_distinct(units, short or order)[: self.max_sentences])
         cited: list[str] = []
         for j in chosen or order:
             tid = turn_id(turns[units[j][0]], session_id, units[j][0])
@@ -155,6 +158,20 @@ class OfflineSummarizer(Summarizer):
             open_questions=questions,
             source_turn_ids=cited[:MAX_CITED],
         )
+
+
+def _distinct(units: Sequence[tuple[int, str]], order: Sequence[int]) -> list[int]:
+    """``order`` without statements restating a better one (an acknowledgement repeating
+    what was just said: "Got it: short answers, with Python examples")."""
+    kept: list[int] = []
+    keys: list[frozenset[str]] = []
+    for j in order:
+        key = fact_key(units[j][1])
+        if any(restates(key, k) for k in keys):
+            continue
+        kept.append(j)
+        keys.append(key)
+    return kept
 
 
 def _speaker_order(turns: Sequence[TimedMessage]) -> Any:

@@ -135,6 +135,53 @@ def polarity(text: str) -> bool:
     return any(w in _NEGATORS or w.endswith("n't") for w in words(text))
 
 
+_CHANGE_RE = re.compile(
+    r"\b(?:no longer|not any ?more|any ?more|no more|stopped|quit|not \w+ (?:these days|now))\b",
+    re.IGNORECASE,
+)
+
+
+def is_retraction(text: str) -> bool:
+    """True when a negated statement reports a change ("I no longer prefer X", "I don't like X
+    any more"): it withdraws an earlier stance rather than stating a current one."""
+    return polarity(text) and _CHANGE_RE.search(text) is not None
+
+
+# Two sentences state the same fact when the smaller one's stems (three at least) are nearly
+# all in the other: a turn and the claim drawn from it differ by a date, a name, a pronoun.
+SAME_FACT = 0.8
+MIN_FACT_STEMS = 3
+
+
+def same_fact(a: frozenset[str], b: frozenset[str]) -> bool:
+    """True when two stem sets (:func:`stems`) state the same fact (see :data:`SAME_FACT`)."""
+    small = min(len(a), len(b))
+    return small >= MIN_FACT_STEMS and len(a & b) >= SAME_FACT * small
+
+
+# Words that frame a statement rather than state it: who it is about in a claim ("the user
+# likes X" / "I like X") and the request to keep it ("Please remember ...", "Noted, I'll
+# remember ..."). Compared without them, a claim and the exchange that made it are one fact.
+_FRAME = frozenset({"user", "assistant", "like", "pleas", "rememb", "note"})
+
+
+_LABEL = re.compile(
+    r"^\s*(?:open question|follow-up|in progress|current topic|last topic):\s*", re.I
+)
+
+
+def fact_key(sentence: str) -> frozenset[str]:
+    """The stems that say what a sentence states (:func:`stems` without framing words or
+    an item's label such as "Open question:")."""
+    return _stems(_LABEL.sub("", sentence)) - _FRAME
+
+
+def restates(key: frozenset[str], seen: frozenset[str]) -> bool:
+    """True when two fact keys state one fact: nearly the same stems (:func:`same_fact`), or
+    the same two stems ("dark mode")."""
+    return same_fact(key, seen) or (len(key) == 2 and key == seen)
+
+
 def sentences(text: str) -> list[str]:
     """Split a text into sentences on terminal punctuation (Latin and CJK) and line breaks."""
     parts = re.split(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+", text.strip())

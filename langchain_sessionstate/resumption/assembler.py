@@ -43,6 +43,7 @@ from langchain_sessionstate.errors import LeaseHeldError, StoreUnavailableError
 from langchain_sessionstate.longterm.base import TURN_POSITION, MemoryStore
 from langchain_sessionstate.longterm.schema import memory_id
 from langchain_sessionstate.longterm.statements import is_filler
+from langchain_sessionstate.longterm.text import fact_key, restates, sentences
 from langchain_sessionstate.models import (
     ContextItem,
     Decision,
@@ -370,6 +371,58 @@ def query_items(
     return ranked
 
 
+# What a person writes as its own line rather than leave inside an exchange: claims about the
+# user, and what was left open.
+_CLAIMS = frozenset(
+    k.value
+    for k in (
+        MemoryKind.PREFERENCE,
+        MemoryKind.FACT,
+        MemoryKind.ROLE,
+        MemoryKind.DECISION,
+        *_OPEN_KINDS,
+    )
+)
+
+
+def _said(entry: Entry) -> list[str]:
+    """The sentences a raw-turn entry shows (none for any other entry)."""
+    if isinstance(entry, Window):
+        return [s for line in entry.lines for s in sentences(line.text)]
+    return sentences(entry.text) if entry.kind == MemoryKind.TURN.value else []
+
+
+def promote_claims(
+    first: Sequence[tuple[float, Entry]], priming: Sequence[ContextItem]
+) -> list[tuple[float, Entry, list[ContextItem]]]:
+    """Each entry with the claims it carries: a claim (preference, fact, role, decision) or
+    an open question among the candidates goes with the first raw-turn entry stating it.
+
+    :func:`build` admits the claims before their exchange and shows them right after it:
+    what a person would write is the claim ("The user prefers short answers") on its own
+    line, and the exchange keeps only the rest.
+    """
+    claims = [e for _, e in first if isinstance(e, ContextItem) and e.kind in _CLAIMS]
+    claims += [i for i in priming if i.kind in _CLAIMS]
+    keys = [(c, [fact_key(s) for s in sentences(c.text)]) for c in claims]
+    out: list[tuple[float, Entry, list[ContextItem]]] = []
+    promoted: set[str] = set()
+    for score, entry in first:
+        if isinstance(entry, ContextItem) and (entry.memory_id or entry.text) in promoted:
+            continue
+        said = [fact_key(s) for s in _said(entry)]
+        carried: list[ContextItem] = []
+        for claim, claim_keys in keys:
+            key = claim.memory_id or claim.text
+            if key in promoted or not said:
+                continue
+            if any(restates(k, c) for k in said for c in claim_keys):
+                promoted.add(key)
+                carried.append(claim)
+        out.append((score, entry, carried))
+    return out
+
+
 def priming_items(
     req: AssemblyRequest,
     results: Mapping[str, Any],
@@ -448,17 +501,19 @@ def build(
     lower, decreasing scores for the decision's priming items.
     """
     previous = req.previous or cast(SessionState | None, results.get("previous"))
-    first = query_items(req, results, config)
     priming = priming_items(req, results, config, previous)
+    first = promote_claims(query_items(req, results, config), priming)
     reserve = min(len(priming), req.max_items // 10) if first else 0
     dedup = _Dedup()
     ranked: list[ContextItem] = []
-    for score, entry in first:
+    for score, entry, claims in first:
         if len(ranked) >= req.max_items - reserve:
             break
+        carried = [a for c in claims if (a := dedup.admit(c)) is not None]
         item = dedup.admit(entry)
-        if item is not None:
-            ranked.append(item.model_copy(update={"score": score}))
+        for shown in [item, *carried][: req.max_items - reserve - len(ranked)]:
+            if shown is not None:
+                ranked.append(shown.model_copy(update={"score": score}))
     floor = ranked[-1].score if ranked else 1.0
     for n, item in enumerate(dedup.take(priming, req.max_items - len(ranked)), 1):
         ranked.append(item.model_copy(update={"score": floor / (1 + n)}))

@@ -21,6 +21,8 @@ from typing import Protocol, runtime_checkable
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from langchain_sessionstate.longterm.statements import is_filler
+from langchain_sessionstate.longterm.topics import names_something, topic_phrase
 from langchain_sessionstate.models import (
     ContextItem,
     Decision,
@@ -118,17 +120,30 @@ def greeting_facts(
     last_summary: SessionSummary | None = None,
     items: Sequence[ContextItem] = (),
 ) -> GreetingFacts:
-    """Pick what to mention from the previous state, the last summary and the items (pure)."""
-    topic = previous.topic if previous is not None else None
-    if topic is None and last_summary is not None and last_summary.topics:
-        topic = last_summary.topics[0]
+    """Pick what to mention from the previous state, the last summary and the items (pure).
+
+    The topic is a noun phrase (:mod:`~langchain_sessionstate.longterm.topics`) taken from
+    the session's topic, the summary's topics, an open question or a decision: never a raw
+    sentence, a lone stop word, a weekday or an id.
+    """
+
+    def said(kind: MemoryKind) -> list[str]:
+        return [i.text.split(": ", 1)[-1] for i in items if i.kind == kind.value]
+
     questions: list[str] = []
     if previous is not None:
         questions += previous.unresolved_questions
     if last_summary is not None:
         questions += last_summary.open_questions
-    open_kinds = {MemoryKind.OPEN_QUESTION.value, MemoryKind.FOLLOW_UP.value}
-    questions += [i.text.split(": ", 1)[-1] for i in items if i.kind in open_kinds]
+    # Open questions are the user's own words, quoted back; a follow-up is a request about
+    # them in the third person ("remind the user ..."): it may name the topic, not be quoted.
+    questions += said(MemoryKind.OPEN_QUESTION)
+    questions = [q for q in questions if not is_filler(q) and not is_robotic(q)]
+    topic = topic_phrase(previous.topic, label=True) if previous is not None else None
+    if topic is None and last_summary is not None:
+        topic = next((t for t in last_summary.topics if names_something(t)), None)
+    named = questions[:1] + said(MemoryKind.FOLLOW_UP)[:1] + said(MemoryKind.DECISION)
+    topic = topic or next((p for c in named if (p := topic_phrase(c)) is not None), None)
     flow = previous.flow if previous is not None and decision is Decision.RESTORE else None
     if flow is not None and flow.completed:
         flow = None
@@ -224,7 +239,9 @@ class TemplateGreeter:
             return _pick(_RESTORE_PLAIN, seed, "plain")
         if facts.decision is Decision.PRIME:
             parts = [_pick(_PRIME_OPEN, seed, "open")]
-            if facts.topic:
+            # The question names the topic already: say it once.
+            asked = facts.open_question and facts.topic and facts.topic in facts.open_question
+            if facts.topic and not asked:
                 parts.append(_pick(_PRIME_TOPIC, seed, "topic").format(topic=facts.topic))
             if facts.open_question:
                 question = facts.open_question.rstrip()

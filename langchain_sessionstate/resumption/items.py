@@ -19,6 +19,7 @@ dropped from later ones, and an item left with nothing is dropped. Pure function
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from datetime import datetime
 from langchain_sessionstate.config import ResumptionConfig
 from langchain_sessionstate.longterm.base import positions
 from langchain_sessionstate.longterm.dates import resolve
+from langchain_sessionstate.longterm.dedup import WITHDRAWS
 from langchain_sessionstate.longterm.statements import display_name, is_filler, is_question
-from langchain_sessionstate.longterm.text import sentences, stems
+from langchain_sessionstate.longterm.text import fact_key, restates, sentences, stems
 from langchain_sessionstate.models import (
     ContextItem,
     Journal,
@@ -46,10 +48,6 @@ CITED_TURNS = 3
 EXCHANGE_TURNS = 3
 OPEN_KINDS = (MemoryKind.OPEN_QUESTION, MemoryKind.FOLLOW_UP)
 LABELS = {MemoryKind.OPEN_QUESTION: "Open question", MemoryKind.FOLLOW_UP: "Follow-up"}
-# Two sentences state the same fact when the smaller one's stems (three at least) are nearly
-# all in the other: a turn and the event extracted from it differ by a date and a name.
-_SAME_FACT = 0.8
-_MIN_STEMS = 3
 
 
 def speaker_label(speaker: str | None) -> str | None:
@@ -70,25 +68,30 @@ class Sentences:
     keys: list[frozenset[str]] = field(default_factory=list)
     exact: set[str] = field(default_factory=set)
 
+    def shown(self, sentence: str) -> bool:
+        """True when ``sentence`` restates one already shown (nothing is remembered)."""
+        if _exact(sentence) in self.exact:
+            return True
+        key = fact_key(sentence)
+        return any(restates(key, seen) for seen in self.keys)
+
     def new(self, sentence: str) -> bool:
         """True (and remembered) unless ``sentence`` restates one already shown."""
-        norm = " ".join(sentence.lower().split())
-        if norm in self.exact:
+        if self.shown(sentence):
             return False
-        key = frozenset(stems(sentence))
-        if len(key) >= _MIN_STEMS:
-            for seen in self.keys:
-                small = min(len(key), len(seen))
-                if small >= _MIN_STEMS and len(key & seen) >= _SAME_FACT * small:
-                    return False
-        self.exact.add(norm)
-        if key:
+        self.exact.add(_exact(sentence))
+        if key := fact_key(sentence):
             self.keys.append(key)
         return True
 
     def keep(self, text: str) -> str:
         """The sentences of ``text`` not shown yet, joined; "" when all were."""
         return " ".join(s for s in sentences(text) if self.new(s))
+
+
+def _exact(sentence: str) -> str:
+    """A sentence compared exactly: case, spacing and punctuation aside."""
+    return " ".join(re.findall(r"\w+", sentence.lower()))
 
 
 # --------------------------------------------------------------------------- memories
@@ -103,7 +106,7 @@ def memory_item(scored: ScoredMemory, now: datetime, config: ResumptionConfig) -
     raw = m.tier is Tier.TURNS
     old = now - m.last_confirmed > config.stale_after
     label = LABELS.get(m.kind)
-    quoted = raw or m.kind is MemoryKind.EVENT
+    quoted = raw or (m.kind is MemoryKind.EVENT and not m.metadata.get(WITHDRAWS))
     return ContextItem(
         kind=m.kind.value,
         text=f"{label}: {m.content}" if label else m.content,

@@ -314,7 +314,9 @@ class Resumer:
         )
         facts = greeting_facts(
             decision,
-            seed=f"{user_id}|{ctx.session_id}",
+            # The conversation picked up, not a new random session id: the same inputs give
+            # the same words on every run.
+            seed=f"{user_id}|{ctx.previous_session_id or ''}",
             gap=gap,
             first_ever=last is None and not degraded,
             previous=previous,

@@ -140,7 +140,7 @@ def test_offline_summarizer_cites_at_most_three_central_turns() -> None:
     assert 1 <= len(summary.source_turn_ids) <= 3
     assert set(summary.source_turn_ids) <= {f"m{i}" for i in range(len(TALK))}
     assert summary.open_questions == ["Which dog breed is best for a small flat?"]
-    assert "dog" in summary.topics
+    assert any("dog" in t for t in summary.topics), summary.topics  # "dog food", "dog breed"
     assert summary.text.startswith("The user and the assistant talked about ")
     assert summary.started_at == TALK[0].at
     assert summary.ended_at == TALK[-1].at
