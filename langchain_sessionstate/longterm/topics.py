@@ -31,6 +31,10 @@ love loves loved enjoy enjoys enjoyed hate hates dislike dislikes spelled spell 
 next still only even already ever maybe perhaps instead rather quite pretty actually first
 again later soon too here there shall us may might must worth whether via per ok okay
 everywhere anywhere somewhere nowhere always never sometimes often usually
+visit visits visited visiting rent rents rented renting buy buys bought get gets got getting
+go goes going went find finds found see sees saw meet meets met stay stays stayed travel
+travels travelled traveled bring brought send sent write wrote learn learned fix fixed
+show showed give gave come came book booked reserve reserved
 """
 _VERBS = frozenset(_VERB_TEXT.split())
 _WHEN_TEXT = """
