@@ -151,9 +151,9 @@ def style_drafts(
         }
         name = display_name(speaker)
         content = (
-            f"{name[:1].upper() + name[1:]} wrote {len(texts)} messages of about "
-            f"{round(n_words / len(texts))} words, with {len(asked)} "
-            f"question{'s' if len(asked) != 1 else ''}"
+            f"{name[:1].upper() + name[1:]} wrote {_count(len(texts), 'message')} of about "
+            f"{round(n_words / len(texts))} words, with "
+            f"{_count(len(asked), 'question') if asked else 'no questions'}"
             + (f" (about {', '.join(w for w, _ in topics.most_common(3))})" if topics else "")
             + "."
         )
@@ -240,3 +240,8 @@ def answers(
             )
         )
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 message``, ``3 messages``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
