@@ -1,13 +1,24 @@
 """Scale of long-term memory: recall latency by store size, extraction throughput.
 
-    .venv/bin/python benchmarks/scale_recall.py [--sizes 1000,10000] [--reps 200] --out FILE
+    .venv/bin/python benchmarks/scale_recall.py [--sizes 10000,100000,1000000] [--reps 200]
+        [--chroma-reps 30] --out FILE
 
-Recall: a Chroma facts collection (embedded) filled with N memories spread over
-``min(1000, N // 100)`` users; ``ChromaMemoryStore.recall`` (query embedding + filtered dense
-search + hybrid re-rank) is timed beside the raw filtered Chroma query alone, a brute-force
-numpy cosine scan over the same N vectors, and the bare embedding of the query.
-The N vectors are embeddings of a modest set of real template sentences (a few hundred) plus
-small Gaussian noise (sigma 0.02, renormalised): cheap to build, realistic in distribution.
+Recall: one Chroma facts collection (embedded) grown to each size N in turn, 100 memories per
+user (``N // 100`` users: 10,000 at 1M). Rows, each op timed in the same interleaved rounds:
+
+* ``ours`` / ``recall``: ``ChromaMemoryStore.recall`` of a user this process has recalled
+  before (query embedding, the user's stamp read, exact search over the user's cached records,
+  lexical candidates, hybrid re-rank): every recall after a session's first;
+* ``ours`` / ``recall_cold``: the first recall of a user in this process, which also reads the
+  user's records (with vectors) from Chroma into the record cache;
+* ``chroma`` / ``dense_query``: the raw user-filtered Chroma query alone (``--chroma-reps``
+  repetitions: it takes seconds at 1M on a loaded machine);
+* ``numpy`` / ``bruteforce_scan``: an exact cosine scan of all N vectors;
+* ``model`` / ``embed_query``: the bare embedding of the query.
+
+The stored vectors are synthetic: embeddings of a few hundred template sentences (one model
+call each) plus Gaussian noise (sigma 0.02, renormalised), written in batches of 5,000 with
+synthetic text; only queries go through the model.
 
 Extraction: ``OfflineExtractor`` over synthetic chat messages beside bare batched embedding of
 the same texts (the target is extraction at >= 80% of the embedding throughput), and the full
@@ -19,10 +30,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +56,7 @@ from langchain_sessionstate.longterm.extract import OfflineExtractor
 from langchain_sessionstate.models import Tier, TimedMessage
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+PER_USER = 100  # memories per user at every size
 HOBBIES = [
     "hiking",
     "painting",
@@ -88,22 +102,23 @@ def sentences(limit: int, seed: int = 7) -> list[str]:
 
 
 def fill(
-    store: ChromaMemoryStore, base: np.ndarray, texts: list[str], n: int, users: int
+    store: ChromaMemoryStore, base: np.ndarray, texts: list[str], start: int, n: int
 ) -> np.ndarray:
-    """Write ``n`` noisy copies of the base vectors into the facts collection; return them."""
-    rng = np.random.default_rng(11)
-    idx = np.arange(n) % len(texts)
-    vecs = base[idx] + rng.normal(0, 0.02, size=(n, base.shape[1])).astype(np.float32)
+    """Write memories ``start`` to ``n`` (memory ``i`` belongs to ``user{i // 100}``) into the
+    facts collection; return their vectors."""
+    rng = np.random.default_rng(11 + start)
+    idx = np.arange(start, n) % len(texts)
+    vecs = base[idx] + rng.normal(0, 0.02, size=(n - start, base.shape[1])).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     col = store.collection(Tier.FACTS)
-    for start in range(0, n, 5000):
-        stop = min(start + 5000, n)
+    for lo in range(start, n, 5000):
+        hi = min(lo + 5000, n)
         metas: list[dict[str, Any]] = []
-        for i in range(start, stop):
+        for i in range(lo, hi):
             at = to_ms(T0 + timedelta(hours=i % 5000))
             metas.append(
                 {
-                    S.USER: f"user{i % users}",
+                    S.USER: f"user{i // PER_USER}",
                     S.TIER: "facts",
                     S.KIND: "fact",
                     S.SOURCES: "[]",
@@ -112,15 +127,17 @@ def fill(
                     S.CONFIRMATIONS: 1,
                     S.CONFIDENCE: 1.0,
                     S.CURRENT: True,
+                    S.WRITTEN: at,
                 }
             )
-        col.upsert(
-            ids=[f"f-bench-{i}" for i in range(start, stop)],
-            embeddings=vecs[start:stop].tolist(),
-            documents=[f"{texts[idx[i]]} (#{i})" for i in range(start, stop)],
+        col.add(
+            ids=[f"f-bench-{i}" for i in range(lo, hi)],
+            embeddings=vecs[lo - start : hi - start],
+            documents=[f"{texts[i % len(texts)]} (#{i})" for i in range(lo, hi)],
             metadatas=metas,
         )
-        progress(f"  filled {stop}/{n}")
+        if (hi // 5000) % 20 == 0 or hi == n:
+            progress(f"  filled {hi}/{n}")
     return vecs
 
 
@@ -140,79 +157,98 @@ def measure(
     emb: MiniLMEmbeddings,
     vecs: np.ndarray,
     qvecs: dict[str, list[float]],
-    users: int,
     n: int,
     reps: int,
+    chroma_reps: int,
 ) -> list[dict[str, Any]]:
-    """Time our recall beside the raw dense query, a numpy scan and the query embedding."""
-    rows: list[dict[str, Any]] = []
+    """Time our recall (warm and cold) beside the raw filtered query, a numpy scan and the
+    query embedding, in interleaved rounds (background work weighs on every op alike)."""
+    store = ChromaMemoryStore(store.client, emb, config=store.config)  # nothing cached yet
     col = store.collection(Tier.FACTS)
-    cycle = itertools.cycle(itertools.product(list(qvecs), range(users)))
-
+    users = n // PER_USER
+    order = np.random.default_rng(n).permutation(users)  # each round a user not seen before
+    queries = itertools.cycle(list(qvecs))
     fresh = itertools.count()
 
-    def ours() -> None:
-        q, u = next(cycle)
+    def ours(user: str) -> None:
         # A text never asked before: the store caches recent query vectors, and this row
         # must pay for the embedding as a new user message would.
-        store.recall(f"user{u}", f"{q} #{next(fresh)}", now=T0, tiers=[Tier.FACTS], k=10)
+        store.recall(user, f"{next(queries)} #{next(fresh)}", now=T0, tiers=[Tier.FACTS], k=10)
 
-    def dense() -> None:
-        q, u = next(cycle)
+    def dense(user: str) -> None:
         col.query(
-            query_embeddings=[qvecs[q]],
+            query_embeddings=[qvecs[next(queries)]],
             n_results=60,
-            where=S.memory_filter(f"user{u}", current_only=True),
+            where=S.memory_filter(user, current_only=True),
             include=["documents", "metadatas", "distances"],
         )
 
-    def scan() -> None:
-        q, _ = next(cycle)
-        sims = vecs @ np.asarray(qvecs[q], dtype=np.float32)
+    def scan(user: str) -> None:
+        sims = vecs @ np.asarray(qvecs[next(queries)], dtype=np.float32)
         top = np.argpartition(-sims, 10)[:10]
         top[np.argsort(-sims[top])]
 
-    def embed() -> None:
-        q, _ = next(cycle)
-        emb.embed_query(q)
+    def embed(user: str) -> None:
+        emb.embed_query(f"{next(queries)} #{next(fresh)}")
 
-    ops = [
+    ops: list[tuple[str, str, Callable[[str], None]]] = [
+        ("ours", "recall_cold", ours),  # first in the round: this user was never read
         ("ours", "recall", ours),
         ("chroma", "dense_query", dense),
         ("numpy", "bruteforce_scan", scan),
         ("model", "embed_query", embed),
     ]
-    # Interleaved: each round times every op once, so background work (Chroma indexing after
-    # the fill, other processes) weighs on all of them alike.
+    warmup = 5
     samples: dict[str, list[float]] = {op: [] for _, op, _ in ops}
-    for rnd in range(reps + 10):
+    for rnd in range(min(reps + warmup, users)):
+        user = f"user{order[rnd]}"
         for _, op, fn in ops:
+            if op == "dense_query" and rnd >= chroma_reps + warmup:
+                continue
             t = time.perf_counter_ns()
-            fn()
-            if rnd >= 10:
+            fn(user)
+            if rnd >= warmup:
                 samples[op].append((time.perf_counter_ns() - t) / 1000.0)
-    for system, op, _ in ops:
-        rows.append(row(system, op, n, samples[op]))
-        progress(f"  {system}/{op}: p50 {rows[-1]['p50_ms']:.2f} ms")
+    rows = [row(system, op, n, samples[op]) for system, op, _ in ops]
+    for r in rows:
+        progress(f"  {r['system']}/{r['op']}: p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
     return rows
 
 
-def bench_recall(emb: MiniLMEmbeddings, sizes: list[int], reps: int) -> list[dict[str, Any]]:
+def bench_recall(
+    emb: MiniLMEmbeddings,
+    sizes: list[int],
+    reps: int,
+    chroma_reps: int,
+    partial: Path | None = None,
+) -> tuple[list[dict[str, Any]], dict[int, float]]:
+    """Rows per size, and the seconds each fill took (written to ``partial`` after each
+    size, so a long run leaves its finished sizes behind)."""
     texts = sentences(300)
     base = np.asarray(emb.embed_documents(texts), dtype=np.float32)
     queries = [f"what about {h}?" for h in HOBBIES] + [f"who lives in {c}?" for c in PLACES]
     qvecs = {q: emb.embed_query(q) for q in queries}
     rows: list[dict[str, Any]] = []
-    for n in sizes:
-        users = max(1, min(1000, n // 100))
-        progress(f"recall: {n} memories over {users} users")
-        with tempfile.TemporaryDirectory() as tmp:
-            store = ChromaMemoryStore.persistent(
-                tmp, emb, config=MemoryConfig(collection_prefix="bench")
-            )
-            vecs = fill(store, base, texts, n, users)
-            rows += measure(store, emb, vecs, qvecs, users, n, reps)
-    return rows
+    fill_s: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ChromaMemoryStore.persistent(
+            tmp, emb, config=MemoryConfig(collection_prefix="bench")
+        )
+        parts: list[np.ndarray] = []
+        stored = 0
+        for n in sorted(sizes):
+            progress(f"recall: {n} memories over {n // PER_USER} users")
+            t = time.perf_counter()
+            parts.append(fill(store, base, texts, stored, n))
+            fill_s[n] = time.perf_counter() - t
+            stored = n
+            vecs = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            parts = [vecs]
+            rows += measure(store, emb, vecs, qvecs, n, reps, chroma_reps)
+            if partial is not None:
+                write_json(str(partial), {"rows": rows, "fill_seconds": fill_s, "partial": True})
+        store.close()
+    return rows, fill_s
 
 
 def chat_messages(count: int, seed: int = 3) -> list[TimedMessage]:
@@ -256,16 +292,24 @@ def bench_extraction(emb: MiniLMEmbeddings, count: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000", help="comma-separated store sizes")
+    parser.add_argument(
+        "--sizes", default="10000,100000,1000000", help="comma-separated store sizes"
+    )
     parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--chroma-reps", type=int, default=30)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     emb = MiniLMEmbeddings()
-    rows = bench_recall(emb, [int(s) for s in args.sizes.split(",")], args.reps)
-    extraction = bench_extraction(emb, args.messages)
+    started = time.perf_counter()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    partial = Path(args.out + ".partial") if args.out else None
+    rows, fill_s = bench_recall(emb, sizes, args.reps, args.chroma_reps, partial)
+    recall_s = time.perf_counter() - started
+    extraction = bench_extraction(emb, args.messages) if args.messages else None
     print(format_table(rows, ["system", "op", "n", "p50_ms", "p99_ms"]))
     print(json.dumps(extraction, indent=2))
+    print(f"fill seconds {fill_s}, recall part {recall_s:.0f} s, load {os.getloadavg()}")
     if args.out:
         write_json(
             args.out,
@@ -273,6 +317,11 @@ def main(argv: list[str] | None = None) -> None:
                 "rows": rows,
                 "extraction": extraction,
                 "vectors": "embeddings of 300 template sentences + N(0, 0.02) noise, renormalised",
+                "per_user": PER_USER,
+                "fill_seconds": {str(k): round(v, 1) for k, v in fill_s.items()},
+                "recall_wall_seconds": round(recall_s, 1),
+                "load_average": os.getloadavg(),
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
             },
         )
 

@@ -182,6 +182,11 @@ class MemoryConfig:
             sweeper deletes a session's turns with its archive. Extracted memories,
             summaries, knowledge and the journal stay. ``None`` keeps raw turns. It cannot
             exceed ``LifecycleConfig.archive_retention`` (the turns go with the archive).
+        recall_cache_records: records (with their vectors) the store keeps in this process,
+            per user and collection, to answer recall without a filtered vector search (see
+            :mod:`~langchain_sessionstate.longterm.cache`; about 2 KB each with a 384-d model
+            plus metadata); 0 turns the cache off. Entries are read again whole after
+            ``lexical_rebuild``.
     """
 
     collection_prefix: str = "ss"
@@ -191,6 +196,7 @@ class MemoryConfig:
     lexical_refresh: timedelta = timedelta(seconds=30)
     lexical_rebuild: timedelta = timedelta(hours=1)
     raw_turn_retention: timedelta | None = timedelta(days=30)
+    recall_cache_records: int = 100_000
 
     def __post_init__(self) -> None:
         if not 0.0 < self.duplicate_threshold <= 1.0:
@@ -204,6 +210,10 @@ class MemoryConfig:
                 raise InvalidInputError(f"{name} must not be negative, got {getattr(self, name)!r}")
         if self.raw_turn_retention is not None:
             _positive("raw_turn_retention", self.raw_turn_retention)
+        if self.recall_cache_records < 0:
+            raise InvalidInputError(
+                f"recall_cache_records must not be negative, got {self.recall_cache_records!r}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -72,6 +72,8 @@ def add_drafts(
     todo = {d.content for d, i in zip(drafts, ids, strict=True) if i not in known}
     vectors = _embed(store, todo, indexed)
     with store.lock_factory(user_id):
+        # Inside the critical section, reads must see what the previous holder wrote.
+        store.cache.begin()
         return _add_locked(store, user_id, drafts, ids, vectors)
 
 

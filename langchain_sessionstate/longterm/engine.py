@@ -21,6 +21,7 @@ import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypedDict
 
 import numpy as np
@@ -31,6 +32,7 @@ from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.longterm import schema as S
 from langchain_sessionstate.longterm.adding import add_drafts, wall_ms
 from langchain_sessionstate.longterm.base import MemoryStore
+from langchain_sessionstate.longterm.cache import CachedCollection, RecordCache
 from langchain_sessionstate.longterm.lexical import LexicalCache, LexicalIndex, best, index_text
 from langchain_sessionstate.longterm.locks import LockFactory, UserLocks
 from langchain_sessionstate.longterm.ops import (
@@ -65,6 +67,9 @@ from langchain_sessionstate.models import (
 __all__ = ["CollectionMemoryStore", "StoreOptions"]
 
 _QUERY_CACHE = 64  # query vectors kept (a few KB each)
+# Collections whose user-scoped reads the record cache answers (every record has a user and a
+# write time); the journal is read by id, the LangGraph store's items by namespace.
+_CACHED: frozenset[Tier | str] = frozenset([*Tier, *(t.value for t in Tier), S.SUMMARIES])
 _DEFAULT_CONFIG = MemoryConfig()
 
 
@@ -137,6 +142,12 @@ class CollectionMemoryStore(MemoryStore):
         self._collections: dict[str, Collection] = {}
         self._guard = threading.Lock()
         self._queries: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+        self._reader: ThreadPoolExecutor | None = None
+        self.cache = RecordCache(
+            lambda: self.records(S.STAMPS),
+            capacity=config.recall_cache_records,
+            max_age_s=config.lexical_rebuild.total_seconds(),
+        )
 
     # ------------------------------------------------------------------ primitives
 
@@ -151,9 +162,12 @@ class CollectionMemoryStore(MemoryStore):
 
     def close(self) -> None:
         """Close what the backend opened."""
+        if self._reader is not None:
+            self._reader.shutdown(wait=False)
         self.backend.close()
 
     def _execute(self, op: MemoryOp) -> Result:
+        self.cache.begin()  # reads see every write completed before the operation began
         match op:
             case AddMemories():
                 return add_drafts(self, op.user_id, op.drafts, op.now)
@@ -197,7 +211,10 @@ class CollectionMemoryStore(MemoryStore):
             with self._guard:
                 col = self._collections.get(name)
                 if col is None:
-                    col = self._collections[name] = self.backend.open(name)
+                    col = self.backend.open(name)
+                    if part in _CACHED and self.config.recall_cache_records > 0:
+                        col = CachedCollection(col, self.cache)
+                    self._collections[name] = col
         return col
 
     def _read(self, part: Tier, where: Where, ids: list[str] | None = None) -> list[Memory]:
@@ -269,11 +286,15 @@ class CollectionMemoryStore(MemoryStore):
             until=op.until,
             current_only=not op.include_outdated,
         )
+        tiers = [Tier(t) for t in op.tiers or list(Tier)]
+        ready = self._prefetch(op.user_id, tiers)
         vector = self.embed_query(op.query)
+        if ready is not None:
+            ready.result()
         n = self.config.recall_candidates
         candidates: list[Candidate] = []
         lexical: list[float] = []
-        for tier in op.tiers or list(Tier):
+        for tier in tiers:
             col = self.records(Tier(tier))
             (rows,) = col.query([vector], n=n, where=where)
             found = [
@@ -305,6 +326,23 @@ class CollectionMemoryStore(MemoryStore):
             )
             for m, s in ranked[: op.k]
         ]
+
+    def _prefetch(self, user_id: str, tiers: Sequence[Tier]) -> Future[None] | None:
+        """Check the user's stamp and read what the cache lacks, in a worker thread while the
+        query is embedded (CPU in this thread, I/O in that one)."""
+        cols = [c for c in map(self.records, tiers) if isinstance(c, CachedCollection)]
+        if not cols:
+            return None
+        if self._reader is None:
+            with self._guard:
+                if self._reader is None:
+                    self._reader = ThreadPoolExecutor(2, thread_name_prefix="sessionstate-read")
+
+        def read() -> None:
+            for col in cols:
+                self.cache.entry(col.inner, user_id)
+
+        return self._reader.submit(read)
 
     def _with_dense(
         self, col: Collection, where: Where, ids: list[str], vector: np.ndarray
@@ -357,7 +395,8 @@ class CollectionMemoryStore(MemoryStore):
         (vector,) = self.embed_documents([summary.text or " "])
         record = S.summary_id(user, summary.session_id)
         with self.lock_factory(user):
-            self._upsert(S.SUMMARIES, record, vector, summary.text, S.summary_metadata(summary))
+            meta = S.summary_metadata(summary, wall_ms())
+            self._upsert(S.SUMMARIES, record, vector, summary.text, meta)
             latest = self._latest_record(user)
             if (
                 latest is None
@@ -434,6 +473,7 @@ class CollectionMemoryStore(MemoryStore):
         own: Where = S.user_filter(user_id)
         parts: list[tuple[Tier | str, Where]] = [(p, own) for p in [*Tier, S.SUMMARIES, S.JOURNAL]]
         known = {S.collection_name(self.config.collection_prefix, p) for p, _ in parts}
+        known.add(S.collection_name(self.config.collection_prefix, S.STAMPS))
         start = self.config.collection_prefix + "_"
         others = S.owner_filter(user_id)
         for name in sorted(self.backend.names()):
@@ -449,9 +489,12 @@ class CollectionMemoryStore(MemoryStore):
         with self.lock_factory(user_id):
             for part, where in self._erasure_scope(user_id):
                 col = self.records(part)
-                ids = col.get(where=where, include=()).ids
+                # What exists is read from the backend itself, never from the cache.
+                ids = getattr(col, "inner", col).get(where=where, include=()).ids
                 if ids:
                     col.delete(ids=ids, where=where)
                     count += sum(1 for i in ids if i != copy)
+            # Last: the stamp's change tells other processes to drop what they hold.
+            self.cache.erase_stamp(user_id)
         self.lexical.drop(user_id)
         return count

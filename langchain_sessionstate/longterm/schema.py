@@ -57,6 +57,7 @@ EXTRA_PREFIX = "x_"
 
 SUMMARIES = "summaries"
 JOURNAL = "journal"
+STAMPS = "stamps"  # one record per user, renewed by every write (the record cache's check)
 
 # Kinds that fill the same slot: a ROLE may supersede a FACT about the same subject.
 _FAMILY: dict[MemoryKind, str] = {
@@ -118,6 +119,11 @@ def journal_id(user_id: str) -> str:
 def latest_summary_id(user_id: str) -> str:
     """Deterministic id of the record holding a user's newest summary (journal collection)."""
     return "sl-" + _digest(user_id, "latest-summary")
+
+
+def stamp_id(user_id: str) -> str:
+    """Deterministic id of a user's write stamp (collection ``stamps``)."""
+    return "v-" + _digest(user_id, "stamp")
 
 
 def tier_of_id(memory_id: str) -> Tier | None:
@@ -263,14 +269,20 @@ def memory_from_record(record_id: str, document: str | None, meta: Mapping[str, 
         raise CorruptStateError(f"chroma:{record_id}", f"bad memory metadata: {exc}") from exc
 
 
-def summary_metadata(summary: SessionSummary) -> dict[str, str | int | float | bool]:
-    """Metadata of a summary record: filter fields plus the full model as JSON."""
-    return {
+def summary_metadata(
+    summary: SessionSummary, written_ms: int | None = None
+) -> dict[str, str | int | float | bool]:
+    """Metadata of a summary record: filter fields plus the full model as JSON (and its write
+    time, when given, so a reader can fetch what was written since it last looked)."""
+    meta: dict[str, str | int | float | bool] = {
         USER: summary.user_id,
         SESSION: summary.session_id,
         OBSERVED: to_ms(summary.ended_at),
         PAYLOAD: summary.model_dump_json(),
     }
+    if written_ms is not None:
+        meta[WRITTEN] = written_ms
+    return meta
 
 
 def summary_order(summary: SessionSummary) -> tuple[datetime, str]:

@@ -5,16 +5,22 @@ builds for Chroma, so both backends answer the same query the same way. Supporte
 (``{"field": value}``), ``$eq``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, ``$in``, ``$and``,
 ``$or``: the subset the schema uses. A missing field never matches. Booleans equal only
 booleans (Chroma types its metadata), numbers compare across int and float.
+
+:func:`mask` evaluates the same filter over many records at once (numpy, one column per field
+named), with exactly the semantics of :func:`matches`: the per-user record cache answers a
+recall over thousands of a user's records in tens of microseconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from langchain_sessionstate.errors import InvalidInputError
 
-__all__ = ["matches", "user_of"]
+__all__ = ["Columns", "mask", "matches", "user_of"]
 
 Where = Mapping[str, Any]
 
@@ -87,3 +93,103 @@ def user_of(where: Where | None, field: str) -> str | None:
         if found is not None:
             return found
     return None
+
+
+class Columns:
+    """Records' metadata as one typed numpy column per field, built on first use.
+
+    A column is ``(kind, values, present)``: ``kind`` is ``"str"``, ``"bool"``, ``"num"``
+    (int or float, compared as float64: epoch milliseconds are exact), ``"none"`` (no record
+    has the field) or ``"mixed"`` (several types: evaluated record by record).
+    """
+
+    def __init__(self, metas: Sequence[Mapping[str, Any]]) -> None:
+        self.metas = metas
+        self._columns: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.metas)
+
+    def column(self, field: str) -> tuple[str, np.ndarray, np.ndarray]:
+        """The column of ``field``."""
+        found = self._columns.get(field)
+        if found is not None:
+            return found
+        raw = [m.get(field) for m in self.metas]
+        present = np.fromiter((field in m for m in self.metas), bool, len(self.metas))
+        kinds = {_kind(v) for v, p in zip(raw, present, strict=True) if p}
+        kind = kinds.pop() if len(kinds) == 1 else ("none" if not kinds else "mixed")
+        values: np.ndarray
+        if kind == "num":
+            values = np.array([v if p else 0 for v, p in zip(raw, present, strict=True)], float)
+        elif kind == "bool":
+            values = np.array([bool(v) for v in raw], bool)
+        else:
+            values = np.empty(len(raw), object)
+            values[:] = raw
+        self._columns[field] = found = (kind, values, present)
+        return found
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, int | float):
+        return "num"
+    return "other"
+
+
+def _column_test(columns: Columns, field: str, condition: Any) -> np.ndarray:
+    kind, values, present = columns.column(field)
+    size = len(columns)
+    if kind == "none":
+        return np.zeros(size, bool)
+    if kind in ("mixed", "other"):
+        test = {field: condition}
+        return np.fromiter((matches(test, m) for m in columns.metas), bool, size)
+    if not isinstance(condition, Mapping):
+        op, want = "$eq", condition
+    elif len(condition) != 1:
+        raise InvalidInputError(f"a field condition takes one operator, got {dict(condition)!r}")
+    else:
+        ((op, want),) = condition.items()
+    if op == "$eq":
+        wants = [want]
+    elif op == "$in":
+        wants = list(want)
+    elif op in ("$gt", "$gte", "$lt", "$lte"):
+        if kind != "num" or _kind(want) != "num":
+            return np.zeros(size, bool)
+        cmp = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
+        ordered: np.ndarray = cmp[op](values, float(want))
+        return np.asarray(present & ordered, dtype=bool)
+    else:
+        raise InvalidInputError(f"unsupported where operator {op!r} on {field!r}")
+    hit = np.zeros(size, bool)
+    for w in wants:
+        if _kind(w) == kind:
+            hit |= values == (float(w) if kind == "num" else w)
+    return present & hit
+
+
+def mask(where: Where | None, columns: Columns) -> np.ndarray:
+    """For each record of ``columns``, whether it satisfies ``where`` (as :func:`matches`)."""
+    size = len(columns)
+    if not where:
+        return np.ones(size, bool)
+    if len(where) != 1:
+        raise InvalidInputError(f"a where filter takes one key, got {sorted(where)!r}")
+    ((key, value),) = where.items()
+    if key == "$and":
+        out = np.ones(size, bool)
+        for part in value:
+            out &= mask(part, columns)
+        return out
+    if key == "$or":
+        out = np.zeros(size, bool)
+        for part in value:
+            out |= mask(part, columns)
+        return out
+    return _column_test(columns, key, value)

@@ -146,14 +146,63 @@ def test_two_writers_without_a_shared_lock_still_create_no_duplicates(
 def test_turns_near_reads_only_the_positions_around_each_hit(
     memory_store: ChromaMemoryStore,
 ) -> None:
-    """A long session is not read whole: one read of each hit's window."""
+    """Without the record cache, a long session is not read whole: one read of each hit's
+    window."""
     lines = [f"Line number {i} about topic {i % 7}." for i in range(40)]
     memory_store.add("alice", turn_drafts("s1", conversation(*lines)), now=T0)
     by_text = {m.content: m for m in memory_store.list_memories("alice", tiers=[Tier.TURNS])}
-    counted, backend = _counted(memory_store)
+    counted, backend = _counted(memory_store, recall_cache_records=0)
     near = counted.turns_near("alice", [by_text[lines[5]], by_text[lines[39]]], before=1, after=2)
     assert [m.content for m in near] == [lines[i] for i in (4, 5, 6, 7, 38, 39)]
     assert backend.collections[counted.records(Tier.TURNS).name].reads == [6]
+
+
+def test_a_users_records_are_read_once_then_only_the_stamp(
+    memory_store: ChromaMemoryStore,
+) -> None:
+    """With the record cache, the user's tier is read once; later recalls and windows read
+    one stamp record and nothing else, and answer as the backend does."""
+    lines = [f"Line number {i} about topic {i % 7}." for i in range(40)]
+    memory_store.add("alice", turn_drafts("s1", conversation(*lines)), now=T0)
+    by_text = {m.content: m for m in memory_store.list_memories("alice", tiers=[Tier.TURNS])}
+    uncached, _ = _counted(memory_store, recall_cache_records=0)
+    counted, backend = _counted(memory_store)
+    turns = counted.records(Tier.TURNS).name
+    counted.recall("alice", "topic 3", now=T0, tiers=[Tier.TURNS])
+    assert backend.collections[turns].reads == [40]
+    backend.reset()
+    hits = [by_text[lines[5]], by_text[lines[39]]]
+    for _ in range(3):
+        near = counted.turns_near("alice", hits, before=1, after=2)
+        assert [m.content for m in near] == [lines[i] for i in (4, 5, 6, 7, 38, 39)]
+        found = counted.recall("alice", "Line number 17", now=T0, tiers=[Tier.TURNS], k=5)
+        expected = uncached.recall("alice", "Line number 17", now=T0, tiers=[Tier.TURNS], k=5)
+        assert [h.memory.id for h in found] == [h.memory.id for h in expected]
+    assert backend.collections[turns].reads == []
+    stamps = backend.collections[counted.records(S.STAMPS).name].reads
+    assert len(stamps) == 6  # one stamp read per operation
+
+
+def test_another_instances_writes_and_deletes_are_seen_at_the_next_operation(
+    memory_store: ChromaMemoryStore,
+) -> None:
+    """A cached reader sees another instance's new memory and its delete
+    at the very next operation (the stamp changed), and an erased user's records vanish."""
+    reader, _ = _counted(memory_store)
+    memory_store.add("alice", [draft("I live in Oslo")], now=T0)
+    assert [m.content for m in reader.list_memories("alice")] == ["I live in Oslo"]
+    assert [h.memory.content for h in reader.recall("alice", "where do I live", now=T0)] == [
+        "I live in Oslo"
+    ]
+    (added,) = memory_store.add("alice", [draft("I love green tea")], now=T0)
+    found = reader.recall("alice", "green tea", now=T0)
+    assert added.memory_id in [h.memory.id for h in found]
+    assert memory_store.delete("alice", added.memory_id)
+    assert added.memory_id not in [h.memory.id for h in reader.recall("alice", "green tea", now=T0)]
+    assert reader.get("alice", added.memory_id) is None
+    memory_store.forget_user("alice")
+    assert reader.recall("alice", "where do I live", now=T0) == []
+    assert reader.list_memories("alice") == []
 
 
 def test_the_latest_summary_is_one_read_however_many_summaries(
@@ -210,6 +259,7 @@ def test_an_incremental_refresh_reads_what_changed_not_the_tier(
         # Fillers and the new turn are written milliseconds apart; the default margin (for
         # clock skew between hosts) would re-read the fillers too.
         reader.lexical.margin_ms = 0
+        reader.cache.margin_ms = 0
         reader.recall(user, "garden", now=T0, tiers=[Tier.TURNS])  # builds the index
         memory_store.add(user, _turns(["Code word qwertzuiop."], "s2", size), now=T0)
         backend.reset()
@@ -341,7 +391,7 @@ def test_a_request_chroma_refuses_is_invalid_input(
     other = ChromaMemoryStore(
         memory_store.client, DeterministicFakeEmbedding(size=8), config=memory_config
     )
-    with pytest.raises(InvalidInputError, match="chroma refused"):
+    with pytest.raises(InvalidInputError, match="refused"):
         other.recall("alice", "tea", now=T0)
 
 

@@ -14,7 +14,7 @@ from chromadb.config import Settings
 from langchain_sessionstate.clock import to_ms
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.longterm import schema as S
-from langchain_sessionstate.longterm.where import matches, user_of
+from langchain_sessionstate.longterm.where import Columns, mask, matches, user_of
 from langchain_sessionstate.models import MemoryKind
 from tests.longterm.helpers import T0
 
@@ -117,6 +117,59 @@ def test_the_evaluator_selects_what_chroma_selects(chroma: Any, where: dict[str,
     assert {i for i, meta in RECORDS.items() if matches(where, meta)} == expected
 
 
+@pytest.mark.parametrize("where", FILTERS)
+def test_the_column_evaluator_selects_what_chroma_selects(
+    chroma: Any, where: dict[str, Any]
+) -> None:
+    """The per-user cache's vectorised evaluator: same records as Chroma, filter by filter."""
+    expected = set(chroma.get(where=where, include=[])["ids"])
+    ids = list(RECORDS)
+    selected = mask(where, Columns(list(RECORDS.values())))
+    assert {i for i, hit in zip(ids, selected, strict=True) if hit} == expected
+
+
+MIXED: list[dict[str, Any]] = [
+    {"x": 1},
+    {"x": True},
+    {"x": "1"},
+    {"x": 2.5},
+    {},
+    {"x": False, "y": "a"},
+    {"y": "b"},
+]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"x": 1},
+        {"x": True},
+        {"x": "1"},
+        {"x": {"$in": [1, "1", False]}},
+        {"x": {"$gte": 1}},
+        {"x": {"$lt": 2}},
+        {"y": "a"},
+        {"$or": [{"y": "b"}, {"x": 2.5}]},
+        {"$and": [{"x": {"$gt": 0}}, {"x": {"$lte": 2.5}}]},
+        {"z": 1},
+        None,
+    ],
+)
+def test_the_column_evaluator_agrees_with_the_record_evaluator_on_mixed_types(
+    where: dict[str, Any] | None,
+) -> None:
+    """Fields of several types (True is not 1, "1" is not 1) and missing fields: the column
+    evaluator answers exactly as :func:`matches` does, record by record."""
+    assert mask(where, Columns(MIXED)).tolist() == [matches(where, m) for m in MIXED]
+    for n in range(len(MIXED)):  # one type per column: the vectorised path
+        rows = [m for m in MIXED if _kind_of(m) == _kind_of(MIXED[n])]
+        assert mask(where, Columns(rows)).tolist() == [matches(where, m) for m in rows]
+
+
+def _kind_of(meta: dict[str, Any]) -> str:
+    return type(meta.get("x")).__name__
+
+
 def test_missing_fields_and_types_never_match_loosely() -> None:
     """A missing field fails every condition; True is not 1; strings do not compare to ints."""
     assert not matches({"x": 1}, {})
@@ -132,6 +185,8 @@ def test_unsupported_filters_are_refused() -> None:
         matches({"x": {"$ne": 1}}, {"x": 2})
     with pytest.raises(InvalidInputError):
         matches({"x": 1, "y": 2}, {"x": 1, "y": 2})
+    with pytest.raises(InvalidInputError, match=r"\$ne"):
+        mask({"x": {"$ne": 1}}, Columns([{"x": 2}]))
 
 
 def test_the_user_a_filter_requires_is_found() -> None:
