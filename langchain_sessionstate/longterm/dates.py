@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 Mode = Literal["replace", "annotate"]
@@ -223,7 +224,11 @@ def resolve(text: str, at: datetime, *, mode: Mode = "replace") -> str:
     In ``replace`` mode the expression is rewritten ("yesterday" -> "on 7 May 2023"); in
     ``annotate`` mode the date follows it in parentheses ("yesterday (7 May 2023)").
     """
-    today = at.date()
+    return _resolve(text, at.date(), mode)
+
+
+@lru_cache(maxsize=16384)  # a resumption shows the same turns query after query
+def _resolve(text: str, today: date, mode: Mode) -> str:
     future = bool(_FUTURE.search(text))
     spans: list[tuple[int, int, str]] = []
     for pattern, build in _RULES:

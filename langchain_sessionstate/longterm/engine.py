@@ -287,7 +287,9 @@ class CollectionMemoryStore(MemoryStore):
             current_only=not op.include_outdated,
         )
         tiers = [Tier(t) for t in op.tiers or list(Tier)]
-        ready = self._prefetch(op.user_id, tiers)
+        known = (id(self.embeddings), op.query) in self._queries
+        # Nothing to overlap with a vector already known: a thread handoff would only cost.
+        ready = None if known else self._prefetch(op.user_id, tiers)
         vector = self.embed_query(op.query)
         if ready is not None:
             ready.result()

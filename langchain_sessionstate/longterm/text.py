@@ -217,9 +217,14 @@ def language(text: str) -> str | None:
 def terms(text: str) -> list[str]:
     """BM25 index terms: each content word, its accent-folded form and its stem (when they
     differ); runs of unspaced scripts as character bigrams."""
+    return list(_terms(text))
+
+
+@lru_cache(maxsize=16384)  # a query is scored against every tier, and asked again
+def _terms(text: str) -> tuple[str, ...]:
     found = tokens(text)
     if not found:
-        return []
+        return ()
     stem = _stemmer(language(text))
     out: list[str] = []
     for word in found:
@@ -233,7 +238,7 @@ def terms(text: str) -> list[str]:
         if stem is not None:
             forms.add(stem(word))
         out += sorted(forms)
-    return out
+    return tuple(out)
 
 
 def stems(text: str) -> frozenset[str]:
