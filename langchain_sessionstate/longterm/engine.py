@@ -68,8 +68,10 @@ __all__ = ["CollectionMemoryStore", "StoreOptions"]
 
 _QUERY_CACHE = 64  # query vectors kept (a few KB each)
 # Collections whose user-scoped reads the record cache answers (every record has a user and a
-# write time); the journal is read by id, the LangGraph store's items by namespace.
-_CACHED: frozenset[Tier | str] = frozenset([*Tier, *(t.value for t in Tier), S.SUMMARIES])
+# write time); the LangGraph store's items are read by namespace, not by user.
+_CACHED: frozenset[Tier | str] = frozenset(
+    [*Tier, *(t.value for t in Tier), S.SUMMARIES, S.JOURNAL]
+)
 _DEFAULT_CONFIG = MemoryConfig()
 
 
@@ -416,7 +418,8 @@ class CollectionMemoryStore(MemoryStore):
 
     def _put_latest(self, summary: SessionSummary, vector: np.ndarray) -> None:
         record = S.latest_summary_id(summary.user_id)
-        self._upsert(S.JOURNAL, record, vector, summary.text, S.summary_metadata(summary))
+        meta = S.summary_metadata(summary, wall_ms())
+        self._upsert(S.JOURNAL, record, vector, summary.text, meta)
 
     def _latest_record(self, user_id: str) -> SessionSummary | None:
         record = S.latest_summary_id(user_id)
@@ -464,7 +467,7 @@ class CollectionMemoryStore(MemoryStore):
     def _put_journal(self, journal: Journal) -> None:
         user = S.validate_user(journal.user_id)
         (vector,) = self.embed_documents([journal.narrative or " "])
-        meta = S.journal_metadata(journal)
+        meta = S.journal_metadata(journal) | {S.WRITTEN: wall_ms()}
         self._upsert(S.JOURNAL, S.journal_id(user), vector, journal.narrative, meta)
 
     # ------------------------------------------------------------------ erasure

@@ -208,26 +208,31 @@ def test_another_instances_writes_and_deletes_are_seen_at_the_next_operation(
 def test_the_latest_summary_is_one_read_however_many_summaries(
     memory_store: ChromaMemoryStore,
 ) -> None:
-    """A resumption's ``summaries(limit=1)`` reads one record, not every summary."""
+    """A resumption's ``summaries(limit=1)`` reads the user's journal records (the journal
+    and the latest-summary copy), not every summary; uncached, one record."""
     _talks(memory_store, range(12))
-    counted, backend = _counted(memory_store)
-    assert [s.session_id for s in counted.summaries("alice", limit=1)] == ["s11"]
-    assert backend.reads() == 1
-    assert len(counted.summaries("alice")) == 12
+    for cache in (0, 100_000):
+        counted, backend = _counted(memory_store, recall_cache_records=cache)
+        assert [s.session_id for s in counted.summaries("alice", limit=1)] == ["s11"]
+        prefix = counted.config.collection_prefix
+        assert backend.collections[S.collection_name(prefix, S.JOURNAL)].reads == [1]
+        assert S.collection_name(prefix, S.SUMMARIES) not in backend.collections
+        assert len(counted.summaries("alice")) == 12
 
 
 def test_summaries_stored_before_the_latest_record_existed_are_found_once(
     memory_store: ChromaMemoryStore,
 ) -> None:
     """A database written by an older version (no latest-summary record): the newest summary
-    is found by reading them all once, then recorded, so later reads take one record."""
+    is found by reading them all once, then recorded, so later reads take no summary."""
     _talks(memory_store, (3, 1, 2))
     memory_store.collection(S.JOURNAL).delete(ids=[S.latest_summary_id("alice")])
     counted, backend = _counted(memory_store)
     assert [s.session_id for s in counted.summaries("alice", limit=1)] == ["s3"]
     backend.reset()
     assert counted.latest_summary("alice") is not None
-    assert backend.reads() == 1
+    assert backend.collections[counted.records(S.SUMMARIES).name].reads == []
+    assert sum(backend.collections[counted.records(S.JOURNAL).name].reads) <= 1
 
 
 def test_a_write_by_another_store_instance_is_found_lexically(
