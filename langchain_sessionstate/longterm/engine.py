@@ -11,6 +11,11 @@ comes from pure modules: ids, metadata and ``where`` filters from
 :mod:`~langchain_sessionstate.longterm.lexical`. Every vector comes from the injected
 ``Embeddings``; a backend never embeds.
 
+Reads scoped to one user of the tiers, summaries and journal are answered by the per-user
+record cache (:mod:`~langchain_sessionstate.longterm.cache`): the user's records are read once,
+with their vectors, and each operation then reads only the user's stamp to stay coherent with
+other processes. ``MemoryConfig(recall_cache_records=0)`` turns it off.
+
 ``abatch`` runs ``batch`` in a worker thread: embedding is CPU-bound and Chroma's embedded
 client is synchronous, so neither may run on the event loop.
 """
