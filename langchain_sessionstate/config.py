@@ -184,8 +184,8 @@ class MemoryConfig:
             exceed ``LifecycleConfig.archive_retention`` (the turns go with the archive).
         recall_cache_records: records (with their vectors) the store keeps in this process,
             per user and collection, to answer recall without a filtered vector search (see
-            :mod:`~langchain_sessionstate.longterm.cache`; about 2 KB each with a 384-d model
-            plus metadata); 0 turns the cache off. Entries are read again whole after
+            :mod:`~langchain_sessionstate.longterm.cache`; about 3 KB each with a 384-d model,
+            metadata and text: 50,000 hold 150 MB); 0 turns the cache off. Entries are read again whole after
             ``lexical_rebuild``.
     """
 
@@ -196,7 +196,7 @@ class MemoryConfig:
     lexical_refresh: timedelta = timedelta(seconds=30)
     lexical_rebuild: timedelta = timedelta(hours=1)
     raw_turn_retention: timedelta | None = timedelta(days=30)
-    recall_cache_records: int = 100_000
+    recall_cache_records: int = 50_000
 
     def __post_init__(self) -> None:
         if not 0.0 < self.duplicate_threshold <= 1.0:
