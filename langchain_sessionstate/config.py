@@ -184,9 +184,9 @@ class MemoryConfig:
             exceed ``LifecycleConfig.archive_retention`` (the turns go with the archive).
         recall_cache_records: records (with their vectors) the store keeps in this process,
             per user and collection, to answer recall without a filtered vector search (see
-            :mod:`~langchain_sessionstate.longterm.cache`; about 3 KB each with a 384-d model,
-            metadata and text: 50,000 hold 150 MB); 0 turns the cache off. Entries are read again whole after
-            ``lexical_rebuild``.
+            :mod:`~langchain_sessionstate.longterm.cache`; about 3 KB each with a 384-d
+            model, metadata and text: 50,000 hold 150 MB); 0 turns the cache off. Entries
+            are read again whole after ``lexical_rebuild``.
     """
 
     collection_prefix: str = "ss"
