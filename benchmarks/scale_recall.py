@@ -215,6 +215,9 @@ def measure(
         for _, op, fn in ops:
             if op == "dense_query" and rnd >= chroma_reps + warmup:
                 continue
+            # A pause, untimed: BLAS and torch worker threads spin for a while after a large
+            # product (the 1M scan), and would slow whichever op comes next.
+            time.sleep(0.05)
             t = time.perf_counter_ns()
             fn(user)
             if rnd >= warmup:
