@@ -337,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
             },
         )
+        if partial is not None:
+            partial.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -23,15 +23,20 @@ def test_sweeper_benchmark_reports_ours_and_the_scan_baseline(tmp_path: Path) ->
 
 
 def test_scale_recall_reports_recall_beside_its_baselines(tmp_path: Path) -> None:
-    """Recall beside the raw Chroma query, a numpy scan and the query embedding; extraction."""
+    """Recall (warm, cold, its query known) beside the raw Chroma query, a numpy scan and the
+    query embedding; extraction."""
     out = tmp_path / "scale.json"
-    scale_recall.main(["--sizes", "200", "--reps", "3", "--messages", "40", "--out", str(out)])
+    args = ["--sizes", "1000", "--reps", "3", "--chroma-reps", "2", "--messages", "40"]
+    scale_recall.main([*args, "--out", str(out)])
     report = json.loads(out.read_text())
     ops = {(r["system"], r["op"], r["n"]) for r in report["rows"]}
     assert ops == {
-        ("ours", "recall", 200),
-        ("chroma", "dense_query", 200),
-        ("numpy", "bruteforce_scan", 200),
-        ("model", "embed_query", 200),
+        ("ours", "recall", 1000),
+        ("ours", "recall_cold", 1000),
+        ("ours", "recall_known_query", 1000),
+        ("chroma", "dense_query", 1000),
+        ("numpy", "bruteforce_scan", 1000),
+        ("model", "embed_query", 1000),
     }
+    assert all(r["p50_ms"] > 0 for r in report["rows"])
     assert report["extraction"]["extract_then_embed_msgs_per_s"] > 0
