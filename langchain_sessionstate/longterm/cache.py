@@ -35,7 +35,7 @@ import numpy as np
 
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.longterm import schema as S
-from langchain_sessionstate.longterm.records import Collection, Field, Rows, Where
+from langchain_sessionstate.longterm.records import Collection, Field, Rows, Where, nearest
 from langchain_sessionstate.longterm.where import Columns, mask, user_of
 
 __all__ = ["CachedCollection", "Entry", "RecordCache"]
@@ -346,23 +346,15 @@ class CachedCollection:
             return self.inner.query(vectors, n=n, where=where, include=include)
         entry = self.cache.entry(self.inner, user)
         hit = np.flatnonzero(mask(where, entry.columns))
+        matrix, norms = entry.matrix[hit], entry.norms[hit]
         out: list[Rows] = []
         for vector in vectors:
-            k = min(n, len(hit))
-            if k <= 0:
-                out.append(Rows(ids=[], distances=[]))
-                continue
-            q = np.asarray(vector, dtype=np.float32)
-            if q.shape != entry.matrix.shape[1:]:
+            try:
+                top, distances = nearest(matrix, norms, vector, n)
+            except ValueError as exc:
                 raise InvalidInputError(
-                    f"refused query of {self.name!r}: a vector of dimension {q.size}, the "
-                    f"collection's have {entry.matrix.shape[1]} (another embedding model?)"
-                )
-            norms = entry.norms[hit] * (float(np.linalg.norm(q)) or 1.0)
-            sims = (entry.matrix[hit] @ q) / np.where(norms == 0, 1.0, norms)
-            top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
-            top = top[np.argsort(-sims[top], kind="stable")]
-            distances = [float(1.0 - sims[t]) for t in top]
+                    f"refused query of {self.name!r}: {exc} (another embedding model?)"
+                ) from exc
             out.append(entry.rows(hit[top].tolist(), include, distances))
         return out
 

@@ -13,6 +13,7 @@ user's records.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
@@ -21,7 +22,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langchain_sessionstate.longterm.engine import CollectionMemoryStore, StoreOptions
-from langchain_sessionstate.longterm.records import Field, Rows, Where
+from langchain_sessionstate.longterm.records import Field, Rows, Where, nearest
 from langchain_sessionstate.longterm.schema import USER
 from langchain_sessionstate.longterm.where import matches, user_of
 
@@ -94,20 +95,9 @@ class MemoryCollection:
                 if matrix is None:
                     out.append(Rows(ids=[], distances=[]))
                     continue
-                q = np.asarray(vector, dtype=np.float32)
-                norms = np.linalg.norm(matrix, axis=1) * (float(np.linalg.norm(q)) or 1.0)
-                distances = 1.0 - (matrix @ q) / np.where(norms == 0, 1.0, norms)
-                order = np.argsort(distances, kind="stable")[:n]
-                found = self._rows([pool[i] for i in order], include)
-                out.append(
-                    Rows(
-                        ids=found.ids,
-                        documents=found.documents,
-                        metadatas=found.metadatas,
-                        embeddings=found.embeddings,
-                        distances=[float(distances[i]) for i in order],
-                    )
-                )
+                top, distances = nearest(matrix, np.linalg.norm(matrix, axis=1), vector, n)
+                found = self._rows([pool[i] for i in top], include)
+                out.append(dataclasses.replace(found, distances=distances))
             return out
 
     def upsert(

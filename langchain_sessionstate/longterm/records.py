@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-__all__ = ["Backend", "Collection", "Field", "Rows", "Where"]
+__all__ = ["Backend", "Collection", "Field", "Rows", "Where", "nearest"]
 
 Where = Mapping[str, Any]
 Field = Literal["documents", "metadatas", "embeddings"]
@@ -91,3 +91,21 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release clients this backend created."""
+
+
+def nearest(
+    matrix: np.ndarray, norms: np.ndarray, query: np.ndarray, k: int
+) -> tuple[np.ndarray, list[float]]:
+    """The ``k`` rows of ``matrix`` nearest ``query`` by exact cosine, nearest first: their
+    row indices and cosine distances (``norms`` are the rows' norms; a zero row is far)."""
+    k = min(k, len(matrix))
+    if k <= 0:
+        return np.arange(0), []
+    q = np.asarray(query, dtype=np.float32)
+    if q.shape != matrix.shape[1:]:
+        raise ValueError(f"a vector of dimension {q.size}, the records have {matrix.shape[1]}")
+    scale = norms * (float(np.linalg.norm(q)) or 1.0)
+    sims = (matrix @ q) / np.where(scale == 0, 1.0, scale)
+    top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+    top = top[np.argsort(-sims[top], kind="stable")]
+    return top, [float(1.0 - sims[t]) for t in top]
