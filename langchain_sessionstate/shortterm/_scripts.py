@@ -74,8 +74,8 @@ def append_turn(keys: KeySchema, config: ShortTermConfig, op: ops.AppendTurn) ->
     if int(reply[2]) < 0:
         raise admin.lease_held(op.user_id, reply[3], reply[4])
     turns, count, applied = reply
-    # Plain ints and a bool straight from the script: skip validation on the hot path.
-    return AppendResult.model_construct(
+    # Validated construction: faster than model_construct for four plain fields.
+    return AppendResult(
         turn_count=int(turns), message_count=int(count), applied=bool(applied), spooled=False
     )
 

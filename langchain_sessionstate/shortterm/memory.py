@@ -179,7 +179,7 @@ class InMemoryShortTermStore(ShortTermStore):
                 ref = (op.user_id, op.session_id)
                 self._active[ref] = now_ms
                 self._soft.pop(ref, None)
-        return AppendResult.model_construct(
+        return AppendResult(
             turn_count=turns, message_count=count, applied=applied, spooled=False
         )
 
