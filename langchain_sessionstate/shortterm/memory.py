@@ -179,9 +179,7 @@ class InMemoryShortTermStore(ShortTermStore):
                 ref = (op.user_id, op.session_id)
                 self._active[ref] = now_ms
                 self._soft.pop(ref, None)
-        return AppendResult(
-            turn_count=turns, message_count=count, applied=applied, spooled=False
-        )
+        return AppendResult(turn_count=turns, message_count=count, applied=applied, spooled=False)
 
     def _update_state(self, op: ops.UpdateState) -> bool:
         fields = codec.encode_update(op.update, self.config)
