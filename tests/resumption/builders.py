@@ -4,10 +4,20 @@ drafts written to a real long-term store (for the assembler and the resumer end 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from langchain_core.messages import AIMessage, HumanMessage
+
+from langchain_sessionstate.clock import SimulatedClock
+from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.longterm.base import MemoryStore
-from langchain_sessionstate.models import Memory, MemoryDraft, MemoryKind, Tier
+from langchain_sessionstate.models import (
+    Memory,
+    MemoryDraft,
+    MemoryKind,
+    ResumptionContext,
+    Tier,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -69,3 +79,21 @@ def seed(store: MemoryStore, *drafts: MemoryDraft, user: str = "u1") -> dict[str
     outcomes = store.add(user, drafts, now=max(d.observed_at for d in drafts))
     assert [o.action for o in outcomes] == ["added"] * len(drafts), outcomes
     return {d.content: o.memory_id for d, o in zip(drafts, outcomes, strict=True)}
+
+
+def quickstart(memory: SessionMemory, clock: SimulatedClock) -> ResumptionContext:
+    """The README quickstart, as written: one turn, two days, a sweep, a resume."""
+    memory.record_turn(
+        "alice",
+        "s1",
+        [
+            HumanMessage(
+                "I'm a data engineer and I prefer short answers. Can you remind me how to "
+                "rotate the API keys?"
+            ),
+            AIMessage("Sure — let's look at that next time, it needs the admin console."),
+        ],
+    )
+    clock.advance(timedelta(days=2))
+    memory.sweep()
+    return memory.resume("alice", first_message="Hi again")

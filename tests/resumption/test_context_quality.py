@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_sessionstate import _demo
 from langchain_sessionstate.clock import SimulatedClock
@@ -18,6 +16,7 @@ from langchain_sessionstate.core import SessionMemory
 from langchain_sessionstate.longterm.text import sentences
 from langchain_sessionstate.models import ContextItem, Decision, ResumptionContext
 from tests.fixtures.adapters import adapter_settings
+from tests.resumption.builders import quickstart
 
 
 class RecordingMemory(SessionMemory):
@@ -89,20 +88,7 @@ def test_the_quickstart_context_says_each_sentence_once(
         tmp_path, embeddings=adapter_embeddings, clock=clock, settings=adapter_settings(prefix)
     )
     try:
-        memory.record_turn(
-            "alice",
-            "s1",
-            [
-                HumanMessage(
-                    "I'm a data engineer and I prefer short answers. Can you remind me how to "
-                    "rotate the API keys?"
-                ),
-                AIMessage("Sure — let's look at that next time, it needs the admin console."),
-            ],
-        )
-        clock.advance(timedelta(days=2))
-        memory.sweep()
-        ctx = memory.resume("alice", first_message="Hi again")
+        ctx = quickstart(memory, clock)
     finally:
         memory.close()
     assert ctx.decision is Decision.PRIME

@@ -46,6 +46,7 @@ from langchain_sessionstate.resumption.greeting import (
     is_robotic,
 )
 from tests.fixtures.adapters import scripted_model
+from tests.resumption.builders import quickstart
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -135,24 +136,6 @@ def run_demo_visits(memory: SessionMemory, clock: SimulatedClock) -> list[Resump
     story = _demo.Narrator(io.StringIO(), quiet=False, clock=clock, seed=7)
     _demo._story(memory, story, clock)
     return contexts
-
-
-def quickstart(memory: SessionMemory, clock: SimulatedClock) -> ResumptionContext:
-    """The README quickstart, as written."""
-    memory.record_turn(
-        "alice",
-        "s1",
-        [
-            HumanMessage(
-                "I'm a data engineer and I prefer short answers. Can you remind me how to "
-                "rotate the API keys?"
-            ),
-            AIMessage("Sure — let's look at that next time, it needs the admin console."),
-        ],
-    )
-    clock.advance(timedelta(days=2))
-    memory.sweep()
-    return memory.resume("alice", first_message="Hi again")
 
 
 DEMO_SAID = [t.user for t in (*_demo.FIRST_VISIT, *_demo.AFTER_BREAK, *_demo.SECOND_VISIT)]
