@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,25 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def fact_metadata(user_id: str, at: datetime) -> dict[str, Any]:
+    """The metadata the long-term store writes for a current fact of ``user_id`` observed at
+    ``at`` (built by the store's own schema, so synthetic records match real ones)."""
+    from langchain_sessionstate.clock import to_ms
+    from langchain_sessionstate.longterm.schema import memory_metadata
+    from langchain_sessionstate.models import Memory, MemoryKind, Tier
+
+    fact = Memory(
+        id="",
+        user_id=user_id,
+        tier=Tier.FACTS,
+        kind=MemoryKind.FACT,
+        content="",
+        observed_at=at,
+        last_confirmed=at,
+    )
+    return dict(memory_metadata(fact, to_ms(at)))
+
+
 def write_json(path: str | Path, payload: Mapping[str, Any]) -> None:
     """Write ``payload`` as indented JSON, creating parent folders."""
     target = Path(path)
@@ -105,6 +125,7 @@ def write_json(path: str | Path, payload: Mapping[str, Any]) -> None:
 
 
 __all__ = [
+    "fact_metadata",
     "format_table",
     "percentile",
     "progress",

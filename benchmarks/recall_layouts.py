@@ -40,7 +40,8 @@ import chromadb
 import httpx
 from chromadb.config import Settings
 
-from benchmarks._stats import format_table, percentile, progress, write_json
+from benchmarks._stats import fact_metadata, format_table, percentile, progress, write_json
+from langchain_sessionstate.clock import from_ms
 from langchain_sessionstate.longterm import schema as S
 from langchain_sessionstate.longterm.where import matches
 
@@ -59,19 +60,7 @@ def synthetic(n: int, seed: int = 5) -> np.ndarray:
 
 def metadata(i: int, users: int) -> dict[str, Any]:
     """The metadata the store writes for a fact, user ``i % users``."""
-    at = 1_767_000_000_000 + i * 1000
-    return {
-        S.USER: f"user{i % users}",
-        S.TIER: "facts",
-        S.KIND: "fact",
-        S.SOURCES: "[]",
-        S.OBSERVED: at,
-        S.CONFIRMED: at,
-        S.CONFIRMATIONS: 1,
-        S.CONFIDENCE: 1.0,
-        S.CURRENT: True,
-        S.WRITTEN: at,
-    }
+    return fact_metadata(f"user{i % users}", from_ms(1_767_000_000_000 + i * 1000))
 
 
 def shard_of(user: str, shards: int) -> int:

@@ -49,8 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from langchain_core.messages import HumanMessage
 
-from benchmarks._stats import format_table, percentile, progress, write_json
-from langchain_sessionstate.clock import to_ms
+from benchmarks._stats import fact_metadata, format_table, percentile, progress, write_json
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.longterm import schema as S
 from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
@@ -116,23 +115,10 @@ def fill(
     col = store.collection(Tier.FACTS)
     for lo in range(start, n, 5000):
         hi = min(lo + 5000, n)
-        metas: list[dict[str, Any]] = []
-        for i in range(lo, hi):
-            at = to_ms(T0 + timedelta(hours=i % 5000))
-            metas.append(
-                {
-                    S.USER: f"user{i // PER_USER}",
-                    S.TIER: "facts",
-                    S.KIND: "fact",
-                    S.SOURCES: "[]",
-                    S.OBSERVED: at,
-                    S.CONFIRMED: at,
-                    S.CONFIRMATIONS: 1,
-                    S.CONFIDENCE: 1.0,
-                    S.CURRENT: True,
-                    S.WRITTEN: at,
-                }
-            )
+        metas = [
+            fact_metadata(f"user{i // PER_USER}", T0 + timedelta(hours=i % 5000))
+            for i in range(lo, hi)
+        ]
         col.add(
             ids=[f"f-bench-{i}" for i in range(lo, hi)],
             embeddings=vecs[lo - start : hi - start],
