@@ -22,6 +22,7 @@ for the sync client in a thread; 32 at once, 261 ms against 126 ms).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
@@ -49,6 +50,7 @@ from langchain_sessionstate.longterm.engine import CollectionMemoryStore, StoreO
 from langchain_sessionstate.longterm.records import Field, Rows, Where
 from langchain_sessionstate.longterm.where import matches
 from langchain_sessionstate.models import Tier
+from langchain_sessionstate.retry import Backoff, Retry
 
 __all__ = ["ChromaBackend", "ChromaCollection", "ChromaMemoryStore", "chroma_error"]
 
@@ -79,18 +81,36 @@ def chroma_error(what: str, exc: BaseException, *, connecting: bool = False) -> 
     return InvalidInputError(f"chroma refused {what}: {exc}")
 
 
+# Chroma's own 5xx (an ``InternalError``) can be transient: a server reading a segment that a
+# concurrent write is persisting answers "Error creating hnsw segment reader: Nothing found on
+# disk" once. Every call made here is idempotent (reads, upserts by deterministic id, deletes
+# by id), so such an error is tried again twice before it is reported as unavailable.
+_INTERNAL_RETRY = Retry(attempts=2, backoff=Backoff(base=0.05, cap=0.2))
+
+
 def _call(what: str, fn: Callable[[], T], *, connecting: bool = False) -> T:
     """Run one Chroma call, mapping its failures into the library's error tree."""
-    try:
-        return fn()
-    except SessionStateError:
-        raise
-    except (ChromaError, httpx.HTTPError, OSError, ValueError) as exc:
-        raise chroma_error(what, exc, connecting=connecting) from exc
-    except Exception as exc:
-        if type(exc) is not Exception:
-            raise  # a bug of ours or of Chroma's: let it surface as itself
-        raise chroma_error(what, exc, connecting=connecting) from exc
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except SessionStateError:
+            raise
+        except (ChromaError, httpx.HTTPError, OSError, ValueError) as exc:
+            if _internal(exc) and attempt < _INTERNAL_RETRY.attempts:
+                time.sleep(_INTERNAL_RETRY.backoff.delay(attempt))
+                attempt += 1
+                continue
+            raise chroma_error(what, exc, connecting=connecting) from exc
+        except Exception as exc:
+            if type(exc) is not Exception:
+                raise  # a bug of ours or of Chroma's: let it surface as itself
+            raise chroma_error(what, exc, connecting=connecting) from exc
+
+
+def _internal(exc: BaseException) -> bool:
+    """Chroma's own server-side failure (5xx), not an unreachable server or a stale collection."""
+    return isinstance(exc, ChromaError) and exc.code() >= 500 and not isinstance(exc, NotFoundError)
 
 
 def _vectors(raw: Any) -> list[np.ndarray]:

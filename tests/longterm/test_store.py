@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +22,12 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError, StoreUnavailableError
 from langchain_sessionstate.longterm import schema as S
-from langchain_sessionstate.longterm.chroma import ChromaBackend, ChromaMemoryStore, chroma_error
+from langchain_sessionstate.longterm.chroma import (
+    ChromaBackend,
+    ChromaMemoryStore,
+    _call,
+    chroma_error,
+)
 from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
 from langchain_sessionstate.longterm.engine import CollectionMemoryStore
 from langchain_sessionstate.longterm.extract import OfflineExtractor, turn_drafts
@@ -422,3 +427,31 @@ def test_chroma_failures_map_to_unavailable_or_misuse(
     error = chroma_error("query of 'x'", exc, connecting=connecting)
     assert type(error) is expected
     assert "query of 'x'" in str(error)
+
+
+def test_a_transient_chroma_internal_error_is_tried_again_and_others_are_not() -> None:
+    """Chroma's own 5xx ("Nothing found on disk" while a segment is persisted) is retried
+    twice (every call is idempotent); a refused request or a lost collection is not."""
+    calls: list[int] = []
+
+    def flaky(failures: int, exc: BaseException) -> Callable[[], str]:
+        def fn() -> str:
+            calls.append(1)
+            if len(calls) <= failures:
+                raise exc
+            return "ok"
+
+        return fn
+
+    segment = InternalError("Error creating hnsw segment reader: Nothing found on disk")
+    assert _call("query of 'x'", flaky(2, segment)) == "ok"
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(StoreUnavailableError, match="Nothing found on disk"):
+        _call("query of 'x'", flaky(3, segment))
+    assert len(calls) == 3
+    for once in (InvalidArgumentError("bad where"), NotFoundError("collection gone")):
+        calls.clear()
+        with pytest.raises((InvalidInputError, StoreUnavailableError)):
+            _call("query of 'x'", flaky(1, once))
+        assert len(calls) == 1
