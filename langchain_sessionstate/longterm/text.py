@@ -170,6 +170,7 @@ _LABEL = re.compile(
 )
 
 
+@lru_cache(maxsize=16384)  # a sentence is checked again by every later item and query
 def fact_key(sentence: str) -> frozenset[str]:
     """The stems that say what a sentence states (:func:`stems` without framing words or
     an item's label such as "Open question:")."""
@@ -180,6 +181,43 @@ def restates(key: frozenset[str], seen: frozenset[str]) -> bool:
     """True when two fact keys state one fact: nearly the same stems (:func:`same_fact`), or
     the same two stems ("dark mode")."""
     return same_fact(key, seen) or (len(key) == 2 and key == seen)
+
+
+class FactKeys:
+    """Fact keys seen so far, indexed by stem: :meth:`restated` asks :func:`restates` of only
+    the keys that share a stem with the new one (the others cannot restate it), so checking a
+    sentence costs what it overlaps, not everything shown before."""
+
+    def __init__(self) -> None:
+        self._sizes: list[int] = []
+        self._by_stem: dict[str, list[int]] = {}
+        self._pairs: set[frozenset[str]] = set()
+
+    def add(self, key: frozenset[str]) -> None:
+        """Remember ``key``."""
+        n = len(self._sizes)
+        self._sizes.append(len(key))
+        for stem in key:
+            self._by_stem.setdefault(stem, []).append(n)
+        if len(key) == 2:
+            self._pairs.add(key)
+
+    def restated(self, key: frozenset[str]) -> bool:
+        """True when ``key`` restates a key seen (:func:`restates` of any of them)."""
+        if len(key) == 2 and key in self._pairs:
+            return True
+        if len(key) < MIN_FACT_STEMS:
+            return False
+        shared: dict[int, int] = {}
+        for stem in key:
+            for n in self._by_stem.get(stem, ()):
+                shared[n] = shared.get(n, 0) + 1
+        sizes = self._sizes
+        return any(
+            count >= SAME_FACT * small
+            for n, count in shared.items()
+            if (small := min(len(key), sizes[n])) >= MIN_FACT_STEMS
+        )
 
 
 def sentences(text: str) -> list[str]:
@@ -203,6 +241,7 @@ def bigrams(run: str) -> list[str]:
     return [run] if len(run) < 2 else [run[i : i + 2] for i in range(len(run) - 1)]
 
 
+@lru_cache(maxsize=4096)  # a query's stems and its BM25 terms ask for it twice
 def language(text: str) -> str | None:
     """The ISO 639-1 code of the text's language, or the script's default when unsure."""
     code, confidence = _identifier().classify(text)

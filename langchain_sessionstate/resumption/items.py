@@ -30,7 +30,7 @@ from langchain_sessionstate.longterm.base import positions
 from langchain_sessionstate.longterm.dates import resolve
 from langchain_sessionstate.longterm.dedup import WITHDRAWS
 from langchain_sessionstate.longterm.statements import display_name, is_filler, is_question
-from langchain_sessionstate.longterm.text import fact_key, restates, sentences, stems
+from langchain_sessionstate.longterm.text import FactKeys, fact_key, sentences, stems
 from langchain_sessionstate.models import (
     ContextItem,
     Journal,
@@ -65,15 +65,14 @@ def speaker_label(speaker: str | None) -> str | None:
 class Sentences:
     """The sentences shown so far; admits only what is new."""
 
-    keys: list[frozenset[str]] = field(default_factory=list)
+    keys: FactKeys = field(default_factory=FactKeys)
     exact: set[str] = field(default_factory=set)
 
     def shown(self, sentence: str) -> bool:
         """True when ``sentence`` restates one already shown (nothing is remembered)."""
         if _exact(sentence) in self.exact:
             return True
-        key = fact_key(sentence)
-        return any(restates(key, seen) for seen in self.keys)
+        return self.keys.restated(fact_key(sentence))
 
     def new(self, sentence: str) -> bool:
         """True (and remembered) unless ``sentence`` restates one already shown."""
@@ -81,7 +80,7 @@ class Sentences:
             return False
         self.exact.add(_exact(sentence))
         if key := fact_key(sentence):
-            self.keys.append(key)
+            self.keys.add(key)
         return True
 
     def keep(self, text: str) -> str:
