@@ -25,13 +25,17 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
 from typing import Any, TypedDict
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from langchain_sessionstate.clock import from_ms
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.longterm import schema as S
@@ -58,7 +62,7 @@ from langchain_sessionstate.longterm.ops import (
     SearchSummaries,
     TurnsNear,
 )
-from langchain_sessionstate.longterm.rank import Candidate, Fusion, RankWeights, rerank
+from langchain_sessionstate.longterm.rank import Fusion, RankWeights, rerank
 from langchain_sessionstate.longterm.records import Backend, Collection, Rows, Where
 from langchain_sessionstate.longterm.turns import near, turn_position
 from langchain_sessionstate.models import (
@@ -84,6 +88,50 @@ def _memories(rows: Rows) -> list[Memory]:
     return [
         S.memory_from_record(i, d, m)
         for i, d, m in zip(rows.ids, rows.documents, rows.metadatas, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A recall candidate as its record: ranking reads two metadata fields, and the
+    :class:`Memory` (a validated model, the costly part) is built only for what ranks."""
+
+    id: str
+    content: str
+    meta: Mapping[str, Any]
+    dense: float
+
+    @cached_property
+    def _signals(self) -> tuple[datetime, int]:
+        try:
+            return (
+                from_ms(int(self.meta[S.CONFIRMED])),
+                int(self.meta.get(S.CONFIRMATIONS, 1)),
+            )
+        except (KeyError, ValueError, TypeError):
+            # Malformed: building the memory raises its CorruptStateError.
+            return self.memory.last_confirmed, self.memory.confirmations
+
+    @property
+    def last_confirmed(self) -> datetime:
+        """When the memory was last confirmed, read as :func:`S.memory_from_record` does."""
+        return self._signals[0]
+
+    @property
+    def confirmations(self) -> int:
+        """How often the memory was confirmed."""
+        return self._signals[1]
+
+    @cached_property
+    def memory(self) -> Memory:
+        """The memory, built on first use."""
+        return S.memory_from_record(self.id, self.content, self.meta)
+
+
+def _found(rows: Rows, dense: Iterable[float]) -> list[_Found]:
+    return [
+        _Found(i, d or "", m, x)
+        for i, d, m, x in zip(rows.ids, rows.documents, rows.metadatas, dense, strict=True)
     ]
 
 
@@ -301,21 +349,18 @@ class CollectionMemoryStore(MemoryStore):
         if ready is not None:
             ready.result()
         n = self.config.recall_candidates
-        candidates: list[Candidate] = []
+        candidates: list[_Found] = []
         lexical: list[float] = []
         for tier in tiers:
             col = self.records(Tier(tier))
             (rows,) = col.query([vector], n=n, where=where)
-            found = [
-                Candidate(m, 1.0 - float(d))
-                for m, d in zip(_memories(rows), rows.distances or [], strict=True)
-            ]
+            found = _found(rows, (1.0 - float(d) for d in rows.distances or []))
             # Lexical candidates dense search missed, re-read with the same filters.
             scores = self._lexical_index(op.user_id, Tier(tier)).scores(op.query)
-            seen = {c.memory.id for c in found}
+            seen = set(rows.ids)
             extra = [i for i, _ in best(scores, n) if i not in seen]
             found += self._with_dense(col, where, extra, vector)
-            lexical += [scores.get(c.memory.id, 0.0) for c in found]
+            lexical += [scores.get(c.id, 0.0) for c in found]
             candidates += found
         ranked = rerank(
             op.query,
@@ -329,11 +374,11 @@ class CollectionMemoryStore(MemoryStore):
         stale_after = op.stale_after
         return [
             ScoredMemory(
-                memory=m,
+                memory=c.memory,
                 score=s,
-                stale=stale_after is not None and op.now - m.last_confirmed > stale_after,
+                stale=stale_after is not None and op.now - c.last_confirmed > stale_after,
             )
-            for m, s in ranked[: op.k]
+            for c, s in ranked[: op.k]
         ]
 
     def _prefetch(self, user_id: str, tiers: Sequence[Tier]) -> Future[None] | None:
@@ -355,14 +400,11 @@ class CollectionMemoryStore(MemoryStore):
 
     def _with_dense(
         self, col: Collection, where: Where, ids: list[str], vector: np.ndarray
-    ) -> list[Candidate]:
+    ) -> list[_Found]:
         if not ids:
             return []
         rows = col.get(ids=ids, where=where, include=("documents", "metadatas", "embeddings"))
-        vectors = rows.embeddings or []
-        return [
-            Candidate(m, _cosine(v, vector)) for m, v in zip(_memories(rows), vectors, strict=True)
-        ]
+        return _found(rows, (_cosine(v, vector) for v in rows.embeddings or []))
 
     def _lexical_index(self, user_id: str, tier: Tier) -> LexicalIndex:
         """The user's BM25 index of one tier, refreshed by what was written since it was read

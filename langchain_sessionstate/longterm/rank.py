@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from langchain_sessionstate.longterm.text import terms
 from langchain_sessionstate.models import Memory
 
 Fusion = Literal["weighted", "rrf"]
+C = TypeVar("C", bound="Ranked")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,12 +32,44 @@ class RankWeights:
     rrf_k: int = 60
 
 
+class Ranked(Protocol):
+    """What ranking reads of a candidate: its dense score and the fields the other signals
+    use (a candidate may build its memory only once it ranks, see :func:`rank`)."""
+
+    @property
+    def dense(self) -> float: ...
+
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def last_confirmed(self) -> datetime: ...
+
+    @property
+    def confirmations(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A memory fetched by dense search, with its cosine similarity to the query."""
 
     memory: Memory
     dense: float
+
+    @property
+    def content(self) -> str:
+        """The memory's text (for BM25 over the candidates)."""
+        return self.memory.content
+
+    @property
+    def last_confirmed(self) -> datetime:
+        """When the memory was last confirmed (recency)."""
+        return self.memory.last_confirmed
+
+    @property
+    def confirmations(self) -> int:
+        """How often the memory was confirmed."""
+        return self.memory.confirmations
 
 
 def bm25(
@@ -82,15 +115,16 @@ def _ranks(values: Sequence[float]) -> list[int]:
 
 def rerank(
     query: str,
-    candidates: Sequence[Candidate],
+    candidates: Sequence[C],
     *,
     now: datetime,
     half_life: timedelta,
     fusion: Fusion = "weighted",
     weights: RankWeights = RankWeights(),
     lexical: Sequence[float] | None = None,
-) -> list[tuple[Memory, float]]:
-    """Fuse dense, lexical, recency and confirmation signals; best first.
+) -> list[tuple[C, float]]:
+    """Fuse dense, lexical, recency and confirmation signals: the candidates with their
+    score, best first (a caller may build memories only for the candidates it keeps).
 
     ``lexical`` gives BM25 scores computed over the user's whole corpus (better IDF); without
     it, BM25 is computed over the candidates themselves.
@@ -100,10 +134,10 @@ def rerank(
     lex = (
         list(lexical)
         if lexical is not None
-        else bm25(terms(query), [terms(c.memory.content) for c in candidates])
+        else bm25(terms(query), [terms(c.content) for c in candidates])
     )
-    rec = [recency(c.memory.last_confirmed, now, half_life) for c in candidates]
-    conf = [confirmation_bonus(c.memory.confirmations) for c in candidates]
+    rec = [recency(c.last_confirmed, now, half_life) for c in candidates]
+    conf = [confirmation_bonus(c.confirmations) for c in candidates]
     dense = [c.dense for c in candidates]
     if fusion == "rrf":
         k = weights.rrf_k
@@ -123,5 +157,4 @@ def rerank(
             + weights.confirmations * c
             for d, lx, r, c in zip(dense, lex, rec, conf, strict=True)
         ]
-    ranked = sorted(zip(candidates, scores, strict=True), key=lambda p: -p[1])
-    return [(c.memory, s) for c, s in ranked]
+    return sorted(zip(candidates, scores, strict=True), key=lambda p: -p[1])

@@ -121,7 +121,7 @@ def test_rerank_lets_lexical_match_break_dense_ties(fusion: str) -> None:
         half_life=timedelta(days=90),
         fusion=fusion,  # type: ignore[arg-type]
     )
-    assert [m.id for m, _ in ranked] == ["b", "a"]
+    assert [c.memory.id for c, _ in ranked] == ["b", "a"]
 
 
 def _mem(mid: str, content: str, **kw: Any) -> Memory:
