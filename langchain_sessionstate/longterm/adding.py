@@ -73,7 +73,7 @@ def add_drafts(
     vectors = _embed(store, todo, indexed)
     with store.lock_factory(user_id):
         # Inside the critical section, reads must see what the previous holder wrote.
-        store.cache.begin()
+        store.cache.begin(force=True)
         return _add_locked(store, user_id, drafts, ids, vectors)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -163,6 +164,12 @@ class MemoryStore(ABC):
     async def aclose(self) -> None:
         """Async :meth:`close` (in a worker thread: closing a client may wait on I/O)."""
         await asyncio.to_thread(self.close)
+
+    def reading(self) -> AbstractContextManager[None]:
+        """A scope whose reads form one operation (a resumption's): a store that checks its
+        caches against other processes' writes may check once for all of them. Every read
+        inside still sees every write completed before the scope began. A no-op by default."""
+        return nullcontext()
 
     def _one(self, op: MemoryOp) -> Result:
         return self.batch([op])[0]

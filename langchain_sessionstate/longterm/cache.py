@@ -13,12 +13,13 @@ answered here: dense recall, lexical candidates, dedup neighbours, turn windows,
 Coherence: each user has a *stamp* record (collection ``{prefix}_stamps``) that every write
 through a store renews after writing its records (a new random token; a delete also renews
 the delete token). Each store operation reads the user's stamp once, by id, before its first
-cached read (the operation marks its start with :meth:`RecordCache.begin`): an unchanged
+cached read (the operation marks its start with :meth:`RecordCache.begin`; several operations
+read as one, a resumption's, share one start inside :meth:`RecordCache.reading`): an unchanged
 stamp means the cache is current; a changed one makes each entry read what was written since
 its last read (``written_since``: the cost follows what changed); a changed delete token, or
-a stamp gone, rebuilds the user's entries. So an operation sees every write that completed
-before it began, in any process. Records written around the store (straight into Chroma)
-are seen when the entry is rebuilt, at the latest after ``max_age_s``.
+a stamp gone, rebuilds the user's entries. So an operation (or a reading scope) sees every
+write that completed before it began, in any process. Records written around the store
+(straight into Chroma) are seen when the entry is rebuilt, at the latest after ``max_age_s``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,14 +168,37 @@ class RecordCache:
         self._now = monotonic
         self._lock = threading.Lock()
         self._users: OrderedDict[str, _User] = OrderedDict()
-        self._local = threading.local()
+        # The start of the current operation and whether a reading scope holds it, per thread
+        # or task (a context variable: worker threads of ``asyncio.to_thread`` inherit it).
+        self._start: ContextVar[tuple[float, bool] | None] = ContextVar(
+            f"sessionstate_cache_{id(self)}", default=None
+        )
 
     # ------------------------------------------------------------------ coherence
 
-    def begin(self) -> None:
+    def begin(self, *, force: bool = False) -> None:
         """Mark the start of an operation on this thread: its first cached read of a user
-        checks that user's stamp."""
-        self._local.start = self._now()
+        checks that user's stamp. Inside :meth:`reading` the scope's start stands, unless
+        ``force`` (a critical section must see what the previous lock holder wrote)."""
+        current = self._start.get()
+        scoped = current is not None and current[1]
+        if force or not scoped:
+            self._start.set((self._now(), scoped))
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Operations inside read as one: a user's stamp is read once, at the first cached
+        read, and every operation sees the writes completed before the scope began (a
+        resumption's reads cost one stamp read, not one per read). Nested scopes join."""
+        current = self._start.get()
+        if current is not None and current[1]:
+            yield
+            return
+        token = self._start.set((self._now(), True))
+        try:
+            yield
+        finally:
+            self._start.reset(token)
 
     def _user(self, user: str) -> _User:
         with self._lock:
@@ -186,8 +212,8 @@ class RecordCache:
         """Read ``user``'s stamp unless read since this thread's operation began; a changed
         stamp marks the user's entries for a refresh, or drops them after a delete."""
         state = self._user(user)
-        start = getattr(self._local, "start", None)
-        if start is not None and state.checked >= start:
+        current = self._start.get()
+        if current is not None and state.checked >= current[0]:
             return
         checked = self._now()
         rows = self._stamps().get(ids=[S.stamp_id(user)], include=("metadatas",))

@@ -23,10 +23,12 @@ client is synchronous, so neither may run on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -221,6 +223,10 @@ class CollectionMemoryStore(MemoryStore):
             self._reader.shutdown(wait=False)
         self.backend.close()
 
+    def reading(self) -> AbstractContextManager[None]:
+        """Reads inside check each user's stamp once (:meth:`RecordCache.reading`)."""
+        return self.cache.reading()
+
     def _execute(self, op: MemoryOp) -> Result:
         self.cache.begin()  # reads see every write completed before the operation began
         match op:
@@ -396,7 +402,8 @@ class CollectionMemoryStore(MemoryStore):
             for col in cols:
                 self.cache.entry(col.inner, user_id)
 
-        return self._reader.submit(read)
+        # In this operation's context: the worker skips a stamp this operation already read.
+        return self._reader.submit(contextvars.copy_context().run, read)
 
     def _with_dense(
         self, col: Collection, where: Where, ids: list[str], vector: np.ndarray

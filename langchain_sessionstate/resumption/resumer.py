@@ -160,7 +160,8 @@ class Resumer:
             max_items,
             unbudgeted,
         )
-        ctx, facts = _drive(steps, self.assembler.execute)
+        with self.assembler.long_term.reading():
+            ctx, facts = _drive(steps, self.assembler.execute)
         greeting = self._greeting(ctx)
         if greeting is _GREET:
             greeting = self.greeter.greet(facts)
@@ -190,9 +191,10 @@ class Resumer:
             unbudgeted,
         )
         try:
-            fetches = next(steps)
-            while True:
-                fetches = steps.send(await self.assembler.aexecute(fetches))
+            with self.assembler.long_term.reading():
+                fetches = next(steps)
+                while True:
+                    fetches = steps.send(await self.assembler.aexecute(fetches))
         except StopIteration as done:
             ctx, facts = cast(tuple[ResumptionContext, GreetingFacts], done.value)
         greeting = self._greeting(ctx)
