@@ -135,6 +135,9 @@ class _User:
     stamp: Stamp = None
     checked: float = float("-inf")
     entries: dict[str, Entry] = field(default_factory=dict)
+    # Held while the stamp is read: concurrent reads of one scope (an async resumption's) wait
+    # for the first instead of each reading it.
+    reading: threading.Lock = field(default_factory=threading.Lock)
 
     def size(self) -> int:
         return sum(len(e) for e in self.entries.values())
@@ -215,6 +218,12 @@ class RecordCache:
         current = self._start.get()
         if current is not None and state.checked >= current[0]:
             return
+        with state.reading:
+            if current is not None and state.checked >= current[0]:
+                return  # read by a concurrent operation after this one began
+            self._read_stamp(user, state)
+
+    def _read_stamp(self, user: str, state: _User) -> None:
         checked = self._now()
         rows = self._stamps().get(ids=[S.stamp_id(user)], include=("metadatas",))
         stamp: Stamp = None

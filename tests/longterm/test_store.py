@@ -5,6 +5,7 @@ and the real model; the behaviour every store shares is in ``test_contract.py``.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -186,6 +187,43 @@ def test_a_users_records_are_read_once_then_only_the_stamp(
     assert backend.collections[turns].reads == []
     stamps = backend.collections[counted.records(S.STAMPS).name].reads
     assert len(stamps) == 6  # one stamp read per operation
+
+
+def test_operations_in_one_reading_scope_read_the_stamp_once(
+    memory_store: ChromaMemoryStore,
+) -> None:
+    """Inside ``reading()`` (a resumption's reads), many operations read the user's stamp
+    once, sync and async, and see every write completed before the scope began."""
+    lines = [f"Line number {i} about topic {i % 7}." for i in range(40)]
+    memory_store.add("alice", turn_drafts("s1", conversation(*lines)), now=T0)
+    by_text = {m.content: m for m in memory_store.list_memories("alice", tiers=[Tier.TURNS])}
+    counted, backend = _counted(memory_store)
+    stamps = counted.records(S.STAMPS).name
+    counted.recall("alice", "topic 3", now=T0)
+    backend.reset()
+    hits = [by_text[lines[5]], by_text[lines[39]]]
+    with counted.reading():
+        for query in ("Line number 17", "topic 2", "topic 5"):
+            counted.turns_near("alice", hits, before=1, after=2)
+            counted.recall("alice", query, now=T0)
+            counted.summaries("alice", limit=1)
+    assert len(backend.collections[stamps].reads) == 1
+
+    async def resume_like() -> list[str]:
+        with counted.reading():
+            found, _ = await asyncio.gather(
+                counted.arecall("alice", "green tea", now=T0), counted.asummaries("alice")
+            )
+        return [h.memory.id for h in found]
+
+    (added,) = memory_store.add("alice", [draft("I love green tea")], now=T0)
+    backend.reset()
+    assert added.memory_id in asyncio.run(resume_like())
+    assert len(backend.collections[stamps].reads) == 1
+    (later,) = memory_store.add("alice", [draft("I drink green tea with mint")], now=T0)
+    with counted.reading():
+        found = counted.recall("alice", "green tea with mint", now=T0)
+    assert later.memory_id in [h.memory.id for h in found]
 
 
 def test_another_instances_writes_and_deletes_are_seen_at_the_next_operation(
