@@ -51,6 +51,7 @@ class LexicalIndex:
         self._terms: dict[str, Counter[str]] = {}
         self._postings: dict[str, dict[str, int]] = defaultdict(dict)
         self._total = 0
+        self._normed: tuple[float, dict[str, float]] | None = None
         self.add(docs)
 
     def __len__(self) -> int:
@@ -78,6 +79,7 @@ class LexicalIndex:
                 self._drop(doc_id)
 
     def _drop(self, doc_id: str) -> None:
+        self._normed = None
         terms = self._terms.pop(doc_id, None)
         if terms is None:
             return
@@ -94,6 +96,7 @@ class LexicalIndex:
         with self._lock:
             n = len(self._len)
             avg = (self._total / n) if n else 1.0
+            norms = self._norms(avg)
             for term in set(index_terms(query)):
                 posting = self._postings.get(term)
                 if not posting:
@@ -101,9 +104,18 @@ class LexicalIndex:
                 df = len(posting)
                 idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
                 for doc_id, tf in posting.items():
-                    norm = self.k1 * (1 - self.b + self.b * self._len[doc_id] / (avg or 1.0))
-                    acc[doc_id] += idf * tf * (self.k1 + 1) / (tf + norm)
+                    acc[doc_id] += idf * tf * (self.k1 + 1) / (tf + norms[doc_id])
         return dict(acc)
+
+    def _norms(self, avg: float) -> dict[str, float]:
+        """Each document's length normalisation at mean length ``avg``, kept until the index
+        changes (every query of an unchanged index shares them; :meth:`add` and
+        :meth:`remove` drop them). Call under the lock."""
+        if self._normed is None or self._normed[0] != avg:
+            k1, b, scale = self.k1, self.b, avg or 1.0
+            norms = {d: k1 * (1 - b + b * size / scale) for d, size in self._len.items()}
+            self._normed = (avg, norms)
+        return self._normed[1]
 
     def top(self, query: str, n: int) -> list[tuple[str, float]]:
         """The ``n`` best documents for ``query``, best first (ties by insertion order)."""

@@ -106,6 +106,7 @@ class Columns:
     def __init__(self, metas: Sequence[Mapping[str, Any]]) -> None:
         self.metas = metas
         self._columns: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
+        self._equal: dict[tuple[str, Any], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.metas)
@@ -128,6 +129,16 @@ class Columns:
             values = np.empty(len(raw), object)
             values[:] = raw
         self._columns[field] = found = (kind, values, present)
+        return found
+
+    def equal(self, field: str, want: Any) -> np.ndarray:
+        """Whether each record's ``field`` value equals ``want`` (of the column's kind; not
+        to be modified), kept: filters ask for the same user, sessions and kinds again."""
+        key = (field, want)
+        found = self._equal.get(key)
+        if found is None:
+            kind, values, _ = self.column(field)
+            found = self._equal[key] = values == (float(want) if kind == "num" else want)
         return found
 
 
@@ -170,7 +181,7 @@ def _column_test(columns: Columns, field: str, condition: Any) -> np.ndarray:
     hit = np.zeros(size, bool)
     for w in wants:
         if _kind(w) == kind:
-            hit |= values == (float(w) if kind == "num" else w)
+            hit |= columns.equal(field, w)
     return present & hit
 
 
