@@ -68,7 +68,9 @@ def ensure_utc(when: datetime) -> datetime:
 
 def to_ms(when: datetime) -> int:
     """Milliseconds since the epoch, the unit of every stored timestamp and index score."""
-    return int(ensure_utc(when).timestamp() * 1000)
+    if when.tzinfo is not UTC:  # UTC already (every clock's): no converted copy to build
+        when = ensure_utc(when)
+    return int(when.timestamp() * 1000)
 
 
 def from_ms(ms: int | float) -> datetime:

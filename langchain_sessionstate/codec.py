@@ -33,6 +33,7 @@ from langchain_core.messages import (
     message_to_dict,
     messages_from_dict,
 )
+from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
 from langchain_sessionstate.clock import from_ms, to_ms
@@ -54,6 +55,9 @@ from langchain_sessionstate.models import (
 VERSION: Final = 1
 FLAG_ZLIB: Final = 0x01
 HEADER: Final = struct.Struct(">BBI")
+_HEADER_SIZE: Final = HEADER.size
+_pack_header = HEADER.pack
+_crc32 = zlib.crc32
 _DEFAULT = ShortTermConfig()
 
 FIELD_PREFIX: Final = "f:"
@@ -90,21 +94,23 @@ def encode(value: Any, config: ShortTermConfig | None = None, *, limit: int | No
         raise InvalidInputError(
             f"value is not JSON-serialisable ({exc}): {_short_repr(value)}"
         ) from exc
-    if limit is not None and len(payload) > limit:
+    size = len(payload)
+    if limit is not None and size > limit:
         raise PayloadTooLargeError(
-            f"a message of {len(payload):,} bytes is larger than the limit of {limit:,} "
+            f"a message of {size:,} bytes is larger than the limit of {limit:,} "
             "(ShortTermConfig.max_message_bytes); nothing of its turn was stored"
         )
     flags = 0
-    if len(payload) > cfg.compress_threshold:
+    if size > cfg.compress_threshold:
         payload = zlib.compress(payload, 6)
-        flags |= FLAG_ZLIB
-    if len(payload) + HEADER.size > cfg.max_record_bytes:
+        flags = FLAG_ZLIB
+        size = len(payload)
+    if size + _HEADER_SIZE > cfg.max_record_bytes:
         raise PayloadTooLargeError(
-            f"encoded record is {len(payload) + HEADER.size} bytes, more than "
+            f"encoded record is {size + _HEADER_SIZE} bytes, more than "
             f"max_record_bytes={cfg.max_record_bytes}; store less or raise the limit"
         )
-    return HEADER.pack(VERSION, flags, zlib.crc32(payload)) + payload
+    return _pack_header(VERSION, flags, _crc32(payload)) + payload
 
 
 class _Defect(Exception):
@@ -182,7 +188,7 @@ def encode_raw_message(
     A message larger than ``config.max_message_bytes`` is refused.
     """
     limit = (config or _DEFAULT).max_message_bytes
-    if type(message) in _STANDARD and not message.__pydantic_extra__:
+    if type(message) in STANDARD_MESSAGES and not message.__pydantic_extra__:
         record: dict[str, Any] = {"m": {"type": message.type, "data": message.__dict__}, "t": at_ms}
         if device_id is not None:
             record["d"] = device_id
@@ -196,12 +202,18 @@ def encode_raw_message(
 
 
 _PLAIN: Final = frozenset({str, int, float, bool})
-_STANDARD: Final = frozenset({HumanMessage, AIMessage, SystemMessage, ToolMessage})
+STANDARD_MESSAGES: Final = frozenset({HumanMessage, AIMessage, SystemMessage, ToolMessage})
+"""The message types the hot paths write and rebuild from their field values directly."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_set = object.__setattr__
+# The slots every pydantic model has, set through their descriptors: a third of the cost of
+# object.__setattr__, which looks each name up first.
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
-class _Trusted:
+class Trusted:
     """Builds a pydantic model from a complete dict of already-valid field values, fast.
 
     What ``model_construct`` does, minus its per-call default and alias handling: the load
@@ -226,17 +238,17 @@ class _Trusted:
     def make(self, data: dict[str, Any]) -> Any:
         """The model from ``data``, which the caller guarantees holds exactly its fields."""
         obj = object.__new__(self.cls)
-        _set(obj, "__dict__", data)
-        _set(obj, "__pydantic_fields_set__", set(self.names))
-        _set(obj, "__pydantic_extra__", {} if self.extra else None)
-        _set(obj, "__pydantic_private__", None)
+        _SET_DICT(obj, data)
+        _SET_FIELDS_SET(obj, set(self.names))
+        _SET_EXTRA(obj, {} if self.extra else None)
+        _SET_PRIVATE(obj, None)
         return obj
 
 
 # Types written by ``message_to_dict`` of a validated message: rebuilt without a second
 # validation (the hot path of ``load``). Anything else goes through ``messages_from_dict``.
-_FAST_TYPES: Final[dict[str, _Trusted]] = {
-    name: _Trusted(cls)
+_FAST_TYPES: Final[dict[str, Trusted]] = {
+    name: Trusted(cls)
     for name, cls in (
         ("human", HumanMessage),
         ("ai", AIMessage),
@@ -244,7 +256,7 @@ _FAST_TYPES: Final[dict[str, _Trusted]] = {
         ("tool", ToolMessage),
     )
 }
-_TIMED: Final = _Trusted(TimedMessage)
+_TIMED: Final = Trusted(TimedMessage)
 if _TIMED.names != {"message", "at", "device_id"}:
     raise TypeError("_timed builds TimedMessage from three fields: update it with the model")
 
@@ -347,33 +359,40 @@ def encode_update_fields(
     return [(field_name(name), encode(value, config)) for name, value in fields.items()]
 
 
+_FIELD_NAMES: Final = {name: field_name(name) for name in StateUpdate.model_fields}
+_STR_ONLY: Final = frozenset({str})
+
+
 def encode_update(
     update: StateUpdate | None, config: ShortTermConfig | None = None
 ) -> list[tuple[str, bytes]]:
-    """Encoded ``f:`` fields of a StateUpdate; InvalidInputError if a value cannot be stored."""
+    """Encoded ``f:`` fields of a StateUpdate; InvalidInputError if a value cannot be stored.
+
+    A value already in its JSON form (None, a plain scalar, a list of strings) is encoded as
+    it is; the others go through one ``model_dump`` (the values of
+    StateUpdate.written_fields).
+    """
     if update is None:
         return []
-    fields: dict[str, Any] = {}
+    out: list[tuple[str, bytes]] = []
     nested: set[str] = set()
+    values = update.__dict__
     for name in update.model_fields_set:
-        value = getattr(update, name)
-        if (
-            value is None
-            or type(value) in _PLAIN
-            or (type(value) is list and all(type(v) is str for v in value))
-        ):
-            fields[name] = value  # already its JSON form
+        value = values[name]
+        kind = type(value)
+        if value is None or kind in _PLAIN or (kind is list and set(map(type, value)) <= _STR_ONLY):
+            out.append((_FIELD_NAMES[name], encode(value, config)))
         else:
             nested.add(name)
-    try:
-        # One dump of the other set fields (same values as StateUpdate.written_fields).
-        if nested:
-            fields.update(update.model_dump(mode="json", include=nested))
-    except PydanticSerializationError as exc:
-        raise InvalidInputError(
-            f"state update is not JSON-serialisable ({exc}): {_short_repr(update)}"
-        ) from exc
-    return encode_update_fields(fields, config)
+    if nested:
+        try:
+            dumped = update.model_dump(mode="json", include=nested)
+        except PydanticSerializationError as exc:
+            raise InvalidInputError(
+                f"state update is not JSON-serialisable ({exc}): {_short_repr(update)}"
+            ) from exc
+        out += encode_update_fields(dumped, config)
+    return out
 
 
 def _text(value: bytes | str) -> str:
@@ -472,8 +491,10 @@ def session_info(session_id: str, meta: Mapping[str, bytes], *, key: str) -> Ses
 __all__ = [
     "FIELD_PREFIX",
     "PLACEHOLDER_KEY",
+    "STANDARD_MESSAGES",
     "STATE_FIELDS",
     "VERSION",
+    "Trusted",
     "decode",
     "decode_message",
     "decode_messages",

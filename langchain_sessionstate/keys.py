@@ -252,6 +252,9 @@ class SessionKeys:
     archives: str
     archives_index: str
     thread: ThreadKeys
+    turn: tuple[str, str, str, str, str, str]
+    """``(meta, msgs, writes, sessions, sweep_active, sweep_soft)``: the keys a turn writes,
+    in ``append.lua``'s order (built once per session, not once per turn)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +414,7 @@ class KeySchema:
             archives=uk.archives,
             archives_index=uk.archives_index,
             thread=uk.thread(s),
+            turn=(meta, msgs, writes, uk.sessions, uk.sweep_active, uk.sweep_soft),
         )
 
 

@@ -99,12 +99,12 @@ def fold(entry: _Entry, config: ShortTermConfig, keep: int) -> None:
         entry.offset = base.message_count - len(base.messages) if base is not None else 0
         entry.record, entry.base = record, None
     for op, result in entry.turns:
-        encoded, fields = op.encoded(config)
+        encoded, fields, now_ms = op.encoded(config)
         apply_turn(
             record,
             encoded,
             fields,
-            now_ms=to_ms(op.now),
+            now_ms=now_ms,
             device_id=op.device_id,
             write_id=op.write_id,
             continues=op.continues,

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langchain_sessionstate import codec
-from langchain_sessionstate.clock import to_ms
 from langchain_sessionstate.config import ShortTermConfig
 from langchain_sessionstate.keys import (
     KeySchema,
@@ -46,37 +45,51 @@ from langchain_sessionstate.shortterm._steps import (
 # --------------------------------------------------------------------------- turns and state
 
 
+_RESULT = codec.Trusted(AppendResult)
+
+
 def append_turn(keys: KeySchema, config: ShortTermConfig, op: ops.AppendTurn) -> Plan[AppendResult]:
-    """One script call: replay check, RPUSH, counters, state fields, indexes, sliding TTL."""
+    """One script call: replay check, RPUSH, counters, state fields, indexes, sliding TTL.
+
+    The lease and ``continues`` arguments (and the lease key) are sent only by a turn that
+    uses them: each argument costs the client more than the script's work on it.
+    """
     k = keys.session(op.user_id, op.session_id)
-    now_ms = to_ms(op.now)
-    encoded, fields = op.encoded(config)
-    leased = op.lease_ttl is not None and op.device_id is not None
+    encoded, fields, now_ms = op.encoded(config)
     args: list[Any] = [
         op.write_id or "",
         now_ms,
         millis(config.key_ttl),
         op.device_id or "",
         k.member,
-        k.session,
         len(fields),
         len(encoded),
-        millis(op.lease_ttl) if leased and op.lease_ttl is not None else "",
-        "1" if op.continues else "0",
-        escape_id(op.device_id, "device_id") if leased and op.device_id else "",
     ]
-    for name, value in fields:
-        args.append(name)
-        args.append(value)
-    args.extend(encoded)
-    keys_ = (k.meta, k.msgs, k.writes, k.sessions, k.sweep_active, k.sweep_soft, k.lease)
+    for field in fields:
+        args += field
+    args += encoded
+    keys_: tuple[str, ...] = k.turn
+    device, lease_ttl = op.device_id, op.lease_ttl
+    if lease_ttl is not None and device is not None:
+        args += ("1" if op.continues else "0", millis(lease_ttl), escape_id(device, "device_id"))
+        keys_ = (*keys_, k.lease)
+    elif op.continues:
+        args.append("1")
     (reply,) = yield Step((Eval("append", keys_, tuple(args)),))
     if int(reply[2]) < 0:
         raise admin.lease_held(op.user_id, reply[3], reply[4])
     turns, count, applied = reply
-    # Validated construction: faster than model_construct for four plain fields.
-    return AppendResult(
-        turn_count=int(turns), message_count=int(count), applied=bool(applied), spooled=False
+    # Plain values this line makes exactly of their field types: built without validation.
+    return cast(
+        AppendResult,
+        _RESULT.make(
+            {
+                "turn_count": int(turns),
+                "message_count": int(count),
+                "applied": bool(applied),
+                "spooled": False,
+            }
+        ),
     )
 
 

@@ -9,10 +9,10 @@ module (each states its KEYS and ARGV).
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from importlib.resources import files
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -30,15 +30,17 @@ SCRIPTS: dict[str, str] = {
 scripts that take a lease start with the one lease rule, ``lease.lua``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Cmd:
+# Named tuples, not frozen dataclasses: every operation builds a step and a call, and a frozen
+# dataclass's __init__ (object.__setattr__ per field) costs five times as much.
+
+
+class Cmd(NamedTuple):
     """One Redis command."""
 
     args: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Eval:
+class Eval(NamedTuple):
     """One registered script call (EVALSHA with a NOSCRIPT fallback)."""
 
     script: str
@@ -46,8 +48,7 @@ class Eval:
     args: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """Calls sent in one round trip; ``atomic`` wraps several in MULTI/EXEC.
 
     A script call is always the only call of its step (it is atomic by itself).
@@ -65,7 +66,9 @@ def one(*args: Any) -> Step:
     return Step((Cmd(args),))
 
 
+@lru_cache(maxsize=256)
 def millis(delta: timedelta) -> int:
+    """A duration in whole milliseconds (at least 1); cached: the same TTLs recur every turn."""
     return max(int(delta.total_seconds() * 1000), 1)
 
 

@@ -143,9 +143,8 @@ class InMemoryShortTermStore(ShortTermStore):
         return user.sessions.get(session_id) if user else None
 
     def _append_turn(self, op: ops.AppendTurn) -> AppendResult:
-        now_ms = to_ms(op.now)
         # Encode everything before touching state: a bad value writes nothing.
-        encoded, fields = op.encoded(self.config)
+        encoded, fields, now_ms = op.encoded(self.config)
         with self._lock:
             user = self._users.setdefault(op.user_id, _User())
             record = user.sessions.get(op.session_id) or Record()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 from langchain_core.messages import BaseMessage
 
@@ -78,6 +78,14 @@ class SessionOp(UserOp[R]):
 # --------------------------------------------------------------------------- turns and state
 
 
+class EncodedTurn(NamedTuple):
+    """A turn as stored: encoded messages, encoded ``f:`` state fields, time in ms."""
+
+    messages: list[bytes]
+    fields: list[tuple[str, bytes]]
+    now_ms: int
+
+
 @dataclass(frozen=True, slots=True)
 class AppendTurn(SessionOp[AppendResult]):
     """Append one turn's messages and apply ``update``, atomically, in one round trip.
@@ -101,17 +109,19 @@ class AppendTurn(SessionOp[AppendResult]):
     continues: bool = False
     _encoded: list[Any] = field(default_factory=list, init=False, compare=False, repr=False)
 
-    def encoded(self, config: ShortTermConfig) -> tuple[list[bytes], list[tuple[str, bytes]]]:
-        """The messages and state fields as stored under ``config``, encoded once per op (the
-        store writes them; the resilient cache reuses them)."""
+    def encoded(self, config: ShortTermConfig) -> EncodedTurn:
+        """The messages and state fields as stored under ``config`` and the turn's time in
+        ms, encoded once per op (the store writes them; the resilient cache reuses them)."""
         memo = self._encoded
         if memo and memo[0] is config:
-            return memo[1], memo[2]
+            turn: EncodedTurn = memo[1]
+            return turn
         now_ms = to_ms(self.now)
-        msgs = [codec.encode_raw_message(m, now_ms, self.device_id, config) for m in self.messages]
-        fields = codec.encode_update(self.update, config)
-        memo[:] = [config, msgs, fields]
-        return msgs, fields
+        device = self.device_id
+        msgs = [codec.encode_raw_message(m, now_ms, device, config) for m in self.messages]
+        turn = EncodedTurn(msgs, codec.encode_update(self.update, config), now_ms)
+        memo[:] = [config, turn]
+        return turn
 
     def __post_init__(self) -> None:
         # Inlined (no super chain): this runs on every turn.
@@ -122,7 +132,10 @@ class AppendTurn(SessionOp[AppendResult]):
         if self.write_id is not None:
             validate_id(self.write_id, "write_id")
         for message in self.messages:
-            if not isinstance(message, BaseMessage):
+            # The exact-type test first: the ABC check behind isinstance costs more.
+            if type(message) not in codec.STANDARD_MESSAGES and not isinstance(
+                message, BaseMessage
+            ):
                 raise InvalidInputError(
                     f"messages must be LangChain BaseMessage objects, got {message!r:.80}"
                 )
@@ -405,6 +418,7 @@ __all__ = [
     "DueArchives",
     "DueSessions",
     "Effect",
+    "EncodedTurn",
     "GetArchive",
     "GetLease",
     "ListArchives",
