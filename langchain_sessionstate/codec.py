@@ -57,6 +57,7 @@ FLAG_ZLIB: Final = 0x01
 HEADER: Final = struct.Struct(">BBI")
 _HEADER_SIZE: Final = HEADER.size
 _pack_header = HEADER.pack
+_unpack_header = HEADER.unpack_from
 _crc32 = zlib.crc32
 _DEFAULT = ShortTermConfig()
 
@@ -122,15 +123,18 @@ def _open(data: bytes | bytearray | memoryview | None) -> Any:
         raise _Defect("record is missing")
     if type(data) is not bytes and not isinstance(data, bytearray | memoryview):
         raise _Defect(f"expected bytes, got {type(data).__name__}")
-    if len(data) < HEADER.size:
-        raise _Defect(f"truncated: {len(data)} bytes, header needs {HEADER.size}")
-    version, flags, crc = HEADER.unpack_from(data)
+    if len(data) < _HEADER_SIZE:
+        raise _Defect(f"truncated: {len(data)} bytes, header needs {_HEADER_SIZE}")
+    version, flags, crc = _unpack_header(data)
     if version != VERSION:
         raise _Defect(f"unknown envelope version {version}")
     if flags & ~FLAG_ZLIB:
         raise _Defect(f"unknown flags 0x{flags:02x}")
-    payload: bytes | memoryview = memoryview(data)[HEADER.size :]
-    if zlib.crc32(payload) != crc:
+    # Bytes (what Redis returns): one slice costs less than a view and a slice of it.
+    payload: bytes | memoryview = (
+        data[_HEADER_SIZE:] if type(data) is bytes else memoryview(data)[_HEADER_SIZE:]
+    )
+    if _crc32(payload) != crc:
         raise _Defect("checksum mismatch (truncated or garbled)")
     if flags & FLAG_ZLIB:
         try:
@@ -205,8 +209,8 @@ _PLAIN: Final = frozenset({str, int, float, bool})
 STANDARD_MESSAGES: Final = frozenset({HumanMessage, AIMessage, SystemMessage, ToolMessage})
 """The message types the hot paths write and rebuild from their field values directly."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-# The slots every pydantic model has, set through their descriptors: a third of the cost of
-# object.__setattr__, which looks each name up first.
+# The slots every pydantic model has, set through their descriptors: cheaper than
+# object.__setattr__, which looks each name up on the type first.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__
 _SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
@@ -219,7 +223,7 @@ class Trusted:
     What ``model_construct`` does, minus its per-call default and alias handling: the load
     path rebuilds 20 messages per call, and this is a third of ``model_construct``'s cost.
     Only a dict holding exactly the model's fields qualifies (what ``model_dump`` of a
-    validated instance wrote); :meth:`build` returns None for anything else.
+    validated instance wrote): the caller checks ``data.keys() == names`` (or builds it so).
     """
 
     __slots__ = ("cls", "extra", "names")
@@ -230,10 +234,6 @@ class Trusted:
         self.cls = cls
         self.names = frozenset(cls.model_fields)
         self.extra = cls.model_config.get("extra") == "allow"
-
-    def build(self, data: dict[str, Any]) -> Any:
-        """The model from ``data``, or None unless ``data`` holds exactly its fields."""
-        return self.make(data) if data.keys() == self.names else None
 
     def make(self, data: dict[str, Any]) -> Any:
         """The model from ``data``, which the caller guarantees holds exactly its fields."""
@@ -270,10 +270,14 @@ def _message(record: Any) -> BaseMessage:
     kind = record["type"]
     data = record["data"]
     fast = _FAST_TYPES.get(kind)
-    if fast is not None and isinstance(data, dict) and data.get("type") == kind:
-        message = fast.build(data)
-        if message is not None:
-            return cast(BaseMessage, message)
+    # Exactly the type's fields (so "type" is one of them), and the type they name.
+    if (
+        fast is not None
+        and type(data) is dict
+        and data.keys() == fast.names
+        and data["type"] == kind
+    ):
+        return cast(BaseMessage, fast.make(data))
     (message,) = messages_from_dict([record])
     return message
 
@@ -413,9 +417,15 @@ def _int(meta: Mapping[str, bytes], name: str, key: str, default: int | None = N
         ) from exc
 
 
+_STATE_NAMES: Final = {field_name(name): name for name in STATE_FIELDS}
+_DEFAULTED_BY_NONE: Final = frozenset(
+    {"entities", "unresolved_questions", "pending", "metadata", "summarized_upto"}
+)
+
+
 def normalise_meta(raw: Mapping[bytes, bytes] | Mapping[str, bytes]) -> dict[str, bytes]:
     """Meta hash with text field names (Redis returns bytes names)."""
-    return {_text(k): v for k, v in raw.items()}
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
 
 
 def state_from_record(
@@ -433,16 +443,15 @@ def state_from_record(
     """
     values: dict[str, Any] = {}
     for name, raw in meta.items():
-        if not name.startswith(FIELD_PREFIX):
+        state_name = _STATE_NAMES.get(name)
+        if state_name is None:  # not a state field, or one a newer version wrote
             continue
-        state_name = name[len(FIELD_PREFIX) :]
-        if state_name not in STATE_FIELDS:
-            continue
-        value = decode(raw, key=record_ref(key, field=name))
+        try:
+            value = _open(raw)
+        except _Defect as exc:  # the record ref is built only for an error
+            raise CorruptStateError(record_ref(key, field=name), str(exc)) from exc.__cause__
         # An explicit None clears a field; list/dict fields fall back to their empty default.
-        if value is None and state_name in {"entities", "unresolved_questions", "pending"}:
-            continue
-        if value is None and state_name in {"metadata", "summarized_upto"}:
+        if value is None and state_name in _DEFAULTED_BY_NONE:
             continue
         values[state_name] = value
     status_raw = meta.get("status", b"active")

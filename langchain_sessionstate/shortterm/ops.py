@@ -14,7 +14,7 @@ stored data (``read``, ``write`` or ``admin``) without a list of types to keep i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
@@ -123,15 +123,40 @@ class AppendTurn(SessionOp[AppendResult]):
         memo[:] = [config, turn]
         return turn
 
-    def __post_init__(self) -> None:
-        # Inlined (no super chain): this runs on every turn.
-        validate_id(self.user_id, "user_id")
-        validate_id(self.session_id, "session_id")
-        if self.device_id is not None:
-            validate_id(self.device_id, "device_id")
-        if self.write_id is not None:
-            validate_id(self.write_id, "write_id")
-        for message in self.messages:
+    def __init__(
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[BaseMessage],
+        now: datetime,
+        update: StateUpdate | None = None,
+        device_id: str | None = None,
+        write_id: str | None = None,
+        lease_ttl: timedelta | None = None,
+        continues: bool = False,
+    ) -> None:
+        # Written out, not generated: each field goes in through its slot's descriptor, where
+        # a frozen dataclass's __init__ calls object.__setattr__ per field (the larger part
+        # of building the op, on every turn). Checks inlined (no super chain) for the same
+        # reason.
+        validate_id(user_id, "user_id")
+        validate_id(session_id, "session_id")
+        if device_id is not None:
+            validate_id(device_id, "device_id")
+        if write_id is not None:
+            validate_id(write_id, "write_id")
+        s = _TURN_SLOTS
+        s[0](self, user_id)
+        s[1](self, session_id)
+        s[2](self, messages)
+        s[3](self, now)
+        s[4](self, update)
+        s[5](self, device_id)
+        s[6](self, write_id)
+        s[7](self, lease_ttl)
+        s[8](self, continues)
+        s[9](self, [])
+        for message in messages:
             # The exact-type test first: the ABC check behind isinstance costs more.
             if type(message) not in codec.STANDARD_MESSAGES and not isinstance(
                 message, BaseMessage
@@ -139,6 +164,13 @@ class AppendTurn(SessionOp[AppendResult]):
                 raise InvalidInputError(
                     f"messages must be LangChain BaseMessage objects, got {message!r:.80}"
                 )
+
+
+_TURN_SLOTS = tuple(
+    getattr(AppendTurn, f.name).__set__ for f in fields(AppendTurn) if f.name != "effect"
+)
+if [f.name for f in fields(AppendTurn)][-1] != "_encoded" or len(_TURN_SLOTS) != 10:
+    raise TypeError("AppendTurn.__init__ sets ten slots in field order: update it with them")
 
 
 @dataclass(frozen=True, slots=True)
