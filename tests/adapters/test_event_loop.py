@@ -30,6 +30,11 @@ class BlockingCallOnLoop(AssertionError):
     """A synchronous store method ran on the event loop's thread."""
 
 
+# Sync methods that do no I/O: ``reading`` only opens a scope (a context variable) whose
+# reads, async ones included, share one cache check.
+_NO_IO = frozenset({"reading"})
+
+
 class LoopGuard:
     """Delegates to ``inner``; a sync public method called on a running loop's thread fails."""
 
@@ -39,7 +44,7 @@ class LoopGuard:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name.startswith(("a", "_")) or not callable(attr):
+        if name.startswith(("a", "_")) or name in _NO_IO or not callable(attr):
             return attr
 
         def guarded(*args: Any, **kwargs: Any) -> Any:
