@@ -5,8 +5,8 @@ this module gathers what it needs (the record with the draft's id, semantic neig
 current memories of the same subject) and writes what it decides.
 
 Drafts are embedded in one call outside the lock, then decided and written under a per-user
-critical section (``store.lock_factory``: in-process by default, a cross-process lease when
-injected), so two workers extracting one session create no duplicates.
+critical section (``store.locked``: the ``lock_factory``'s lock, in-process by default, a
+cross-process lease when injected), so two workers extracting one session create no duplicates.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def add_drafts(
     indexed = _turn_texts(drafts)
     todo = {d.content for d, i in zip(drafts, ids, strict=True) if i not in known}
     vectors = _embed(store, todo, indexed)
-    with store.lock_factory(user_id):
+    with store.locked(user_id):
         # Inside the critical section, reads must see what the previous holder wrote.
         store.cache.begin(force=True)
         return _add_locked(store, user_id, drafts, ids, vectors)

@@ -12,14 +12,18 @@ answered here: dense recall, lexical candidates, dedup neighbours, turn windows,
 
 Coherence: each user has a *stamp* record (collection ``{prefix}_stamps``) that every write
 through a store renews after writing its records (a new random token; a delete also renews
-the delete token). Each store operation reads the user's stamp once, by id, before its first
-cached read (the operation marks its start with :meth:`RecordCache.begin`; several operations
-read as one, a resumption's, share one start inside :meth:`RecordCache.reading`): an unchanged
-stamp means the cache is current; a changed one makes each entry read what was written since
-its last read (``written_since``: the cost follows what changed); a changed delete token, or
-a stamp gone, rebuilds the user's entries. So an operation (or a reading scope) sees every
-write that completed before it began, in any process. Records written around the store
-(straight into Chroma) are seen when the entry is rebuilt, at the latest after ``max_age_s``.
+the delete token). Inside an operation (:meth:`RecordCache.deferred`) the renewal waits for
+the operation's end, so an operation that writes several collections renews each user's
+stamp once, in one write; a critical section flushes it before its lock is released
+(:meth:`RecordCache.flush`), so the next holder sees what it wrote. Each store operation
+reads the user's stamp once, by id, before its first cached read (the operation marks its
+start with :meth:`RecordCache.begin`; several operations read as one, a resumption's, share
+one start inside :meth:`RecordCache.reading`): an unchanged stamp means the cache is current;
+a changed one makes each entry read what was written since its last read (``written_since``:
+the cost follows what changed); a changed delete token, or a stamp gone, rebuilds the user's
+entries. So an operation (or a reading scope) sees every write that completed before it
+began, in any process. Records written around the store (straight into Chroma) are seen when
+the entry is rebuilt, at the latest after ``max_age_s``.
 """
 
 from __future__ import annotations
@@ -176,6 +180,10 @@ class RecordCache:
         self._start: ContextVar[tuple[float, bool] | None] = ContextVar(
             f"sessionstate_cache_{id(self)}", default=None
         )
+        # Stamp renewals deferred to the end of the current operation (user -> a delete).
+        self._pending: ContextVar[dict[str, bool] | None] = ContextVar(
+            f"sessionstate_stamps_{id(self)}", default=None
+        )
 
     # ------------------------------------------------------------------ coherence
 
@@ -259,15 +267,57 @@ class RecordCache:
                     state.entries[name] = _stale(entry)
 
     def stamp(self, users: Sequence[str] | None, *, deleted: bool = False) -> None:
-        """Renew each user's stamp after a completed write, so other processes see it."""
-        for user in dict.fromkeys(users or ()):
+        """Renew each user's stamp after a completed write, so other processes see it: now,
+        or at the end of this thread's deferring operation."""
+        pending: dict[str, bool] | None = self._pending.get()
+        if pending is None:
+            self._write_stamps(dict.fromkeys(users or (), deleted))
+            return
+        for user in users or ():
+            pending[user] = pending.get(user, False) or deleted
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within this block (one operation), stamps renewed by writes of this thread are
+        written once per user at its end (nested blocks join the outer one)."""
+        if self._pending.get() is not None:
+            yield
+            return
+        token = self._pending.set({})
+        try:
+            yield
+        finally:
+            try:
+                self.flush()
+            finally:
+                self._pending.reset(token)
+
+    def flush(self) -> None:
+        """Write the stamps this thread's operation renewed so far (before releasing a lock:
+        the next holder, in any process, must see this holder's writes)."""
+        pending: dict[str, bool] | None = self._pending.get()
+        if pending:
+            todo = dict(pending)
+            pending.clear()
+            self._write_stamps(todo)
+
+    def _write_stamps(self, users: Mapping[str, bool]) -> None:
+        """One upsert renewing each user's stamp (``users``: user -> a delete happened)."""
+        if not users:
+            return
+        metas: list[dict[str, Any]] = []
+        for user, deleted in users.items():
             meta: dict[str, Any] = {S.USER: user, _CHANGED: secrets.token_hex(8)}
             if deleted:
                 meta[_DELETED] = meta[_CHANGED]
-            # An upsert merges metadata: the delete token of an earlier delete stays.
-            self._stamps().upsert(
-                ids=[S.stamp_id(user)], vectors=[_STAMP_VECTOR], documents=[""], metadatas=[meta]
-            )
+            metas.append(meta)
+        # An upsert merges metadata: the delete token of an earlier delete stays.
+        self._stamps().upsert(
+            ids=[S.stamp_id(u) for u in users],
+            vectors=[_STAMP_VECTOR] * len(metas),
+            documents=[""] * len(metas),
+            metadatas=metas,
+        )
 
     def drop(self, user: str) -> None:
         """Forget one user entirely (after erasing the user)."""
@@ -275,7 +325,11 @@ class RecordCache:
             self._users.pop(user, None)
 
     def erase_stamp(self, user: str) -> None:
-        """Delete the user's stamp record (the last trace of an erased user)."""
+        """Delete the user's stamp record (the last trace of an erased user); a renewal still
+        pending for the user is dropped, or it would write the stamp again."""
+        pending: dict[str, bool] | None = self._pending.get()
+        if pending is not None:
+            pending.pop(user, None)
         self._stamps().delete(ids=[S.stamp_id(user)])
         self.drop(user)
 

@@ -26,9 +26,9 @@ import asyncio
 import contextvars
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -229,6 +229,10 @@ class CollectionMemoryStore(MemoryStore):
 
     def _execute(self, op: MemoryOp) -> Result:
         self.cache.begin()  # reads see every write completed before the operation began
+        with self.cache.deferred():  # one stamp renewal per user and operation
+            return self._run(op)
+
+    def _run(self, op: MemoryOp) -> Result:
         match op:
             case AddMemories():
                 return add_drafts(self, op.user_id, op.drafts, op.now)
@@ -260,6 +264,16 @@ class CollectionMemoryStore(MemoryStore):
             case ForgetUser():
                 return self._forget_user(op.user_id)
         raise InvalidInputError(f"not a long-term operation: {op!r}")
+
+    @contextmanager
+    def locked(self, user_id: str) -> Iterator[None]:
+        """The user's critical section; the stamps of writes made inside it are written
+        before it is released, so the next holder (in any process) reads those writes."""
+        with self.lock_factory(user_id):
+            try:
+                yield
+            finally:
+                self.cache.flush()
 
     # ------------------------------------------------------------------ collections
 
@@ -452,7 +466,7 @@ class CollectionMemoryStore(MemoryStore):
         user = S.validate_user(summary.user_id)
         (vector,) = self.embed_documents([summary.text or " "])
         record = S.summary_id(user, summary.session_id)
-        with self.lock_factory(user):
+        with self.locked(user):
             meta = S.summary_metadata(summary, wall_ms())
             self._upsert(S.SUMMARIES, record, vector, summary.text, meta)
             latest = self._latest_record(user)
@@ -490,7 +504,7 @@ class CollectionMemoryStore(MemoryStore):
             newest = everything[0]
             record = S.summary_id(newest.user_id, newest.session_id)
             rows = self.records(S.SUMMARIES).get(ids=[record], include=("embeddings",))
-            with self.lock_factory(user_id):
+            with self.locked(user_id):
                 if rows.embeddings and self._latest_record(user_id) is None:
                     self._put_latest(newest, rows.embeddings[0])
             return newest
@@ -545,7 +559,7 @@ class CollectionMemoryStore(MemoryStore):
         copy of a summary and not counted)."""
         copy = S.latest_summary_id(S.validate_user(user_id))
         count = 0
-        with self.lock_factory(user_id):
+        with self.locked(user_id):
             for part, where in self._erasure_scope(user_id):
                 col = self.records(part)
                 # What exists is read from the backend itself, never from the cache.

@@ -248,6 +248,25 @@ def test_another_instances_writes_and_deletes_are_seen_at_the_next_operation(
     assert reader.list_memories("alice") == []
 
 
+def test_an_add_writing_several_collections_renews_the_stamp_once(
+    memory_store: ChromaMemoryStore,
+) -> None:
+    """Extraction writes turns and facts in one ``add``: the user's stamp is written once for
+    it, and another instance holding the user's records sees every new one at its next read."""
+    reader, _ = _counted(memory_store)
+    assert reader.list_memories("alice") == []  # the reader now holds alice's (no) records
+    writer, backend = _counted(memory_store)
+    lines = ("I love tea. My favorite color is blue.", "ok", "I live in Oslo.")
+    writer.add("alice", OfflineExtractor().extract("alice", "s1", conversation(*lines)), now=T0)
+    stamps = writer.records(S.STAMPS).name
+    written = [name for name, col in backend.collections.items() if col.writes and name != stamps]
+    assert len(written) >= 2
+    assert backend.collections[stamps].writes == 1
+    stored = memory_store.list_memories("alice")
+    assert len(stored) > 3
+    assert {m.id for m in reader.list_memories("alice")} == {m.id for m in stored}
+
+
 def test_the_latest_summary_is_one_read_however_many_summaries(
     memory_store: ChromaMemoryStore,
 ) -> None:
