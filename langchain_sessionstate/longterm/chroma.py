@@ -84,7 +84,8 @@ def chroma_error(what: str, exc: BaseException, *, connecting: bool = False) -> 
 # Chroma's own 5xx (an ``InternalError``) can be transient: a server reading a segment that a
 # concurrent write is persisting answers "Error creating hnsw segment reader: Nothing found on
 # disk" once. Every call made here is idempotent (reads, upserts by deterministic id, deletes
-# by id), so such an error is tried again twice before it is reported as unavailable.
+# by id), so such an error is tried again twice before it is reported as unavailable. Opening a
+# client is not retried: a failed construction leaves Chroma's shared system half-built.
 _INTERNAL_RETRY = Retry(attempts=2, backoff=Backoff(base=0.05, cap=0.2))
 
 
@@ -97,7 +98,7 @@ def _call(what: str, fn: Callable[[], T], *, connecting: bool = False) -> T:
         except SessionStateError:
             raise
         except (ChromaError, httpx.HTTPError, OSError, ValueError) as exc:
-            if _internal(exc) and attempt < _INTERNAL_RETRY.attempts:
+            if not connecting and _internal(exc) and attempt < _INTERNAL_RETRY.attempts:
                 time.sleep(_INTERNAL_RETRY.backoff.delay(attempt))
                 attempt += 1
                 continue

@@ -512,3 +512,7 @@ def test_a_transient_chroma_internal_error_is_tried_again_and_others_are_not() -
         with pytest.raises((InvalidInputError, StoreUnavailableError)):
             _call("query of 'x'", flaky(1, once))
         assert len(calls) == 1
+    calls.clear()  # opening a client: a failed construction is not tried again
+    with pytest.raises(StoreUnavailableError):
+        _call("open", flaky(1, segment), connecting=True)
+    assert len(calls) == 1
