@@ -124,6 +124,14 @@ class _Found:
         """How often the memory was confirmed."""
         return self._signals[1]
 
+    @property
+    def observed_at(self) -> datetime:
+        """When the memory was said, read as :func:`S.memory_from_record` does."""
+        try:
+            return from_ms(int(self.meta[S.OBSERVED]))
+        except (KeyError, ValueError, TypeError):
+            return self.memory.observed_at
+
     @cached_property
     def memory(self) -> Memory:
         """The memory, built on first use."""
