@@ -261,9 +261,20 @@ def _periods(text: str, anchor: date | None) -> tuple[Period, ...]:
     return tuple(p.near(anchor) if anchor is not None else p for p in ordered)
 
 
+# Every period, absolute or relative, holds a digit, a month or one of these words: a text
+# without any is skipped in one pass (most turns), not run through every rule.
+_HINT = re.compile(
+    rf"\d|\b(?:{_MON}|yesterday|today|tonight|tomorrow|ago|last|next|this|weekend|week|month|"
+    r"year|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+    re.I,
+)
+
+
 def periods_in(text: str, at: datetime) -> list[Period]:
     """The periods a text written at ``at`` names, its relative dates resolved from ``at``
     ("last week" -> the week before that day); yearless ones put in the nearest year."""
+    if not _HINT.search(text):
+        return []
     return periods(resolve(text, at), anchor=at.date())
 
 
