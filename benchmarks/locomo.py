@@ -40,7 +40,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -167,13 +168,10 @@ class OursRunner:
         self.ingest_seconds += time.perf_counter() - started
         self.ingest_turns += sum(len(s.turns) for s in sessions)
 
-    def run(
-        self,
-        conv: data.Conversation,
-        questions: Sequence[data.Question],
-        on_question: Callable[[int], None],
-    ) -> list[list[Item]]:
-        """Replay ``conv`` and return the ranked items for each question."""
+    @contextmanager
+    def replayed(self, conv: data.Conversation) -> Iterator[Any]:
+        """A ``SessionMemory`` holding ``conv`` replayed as production would (closed on exit);
+        its clock stands one day after the last session, where the questions are asked."""
         from langchain_sessionstate.clock import SimulatedClock
 
         start = conv.sessions[0].date - timedelta(minutes=1) if conv.sessions else None
@@ -181,9 +179,23 @@ class OursRunner:
         mem = self._open(conv, clock)
         try:
             self._replay(conv, mem, clock)
-            retriever = mem.retriever(
-                user_id=conv.sample_id, k=self.k, token_budget=self.token_budget
-            )
+            yield mem
+        finally:
+            mem.close()
+
+    def retriever(self, conv: data.Conversation, mem: Any) -> Any:
+        """The retriever the questions go through: ``conv``'s user, this runner's k and budget."""
+        return mem.retriever(user_id=conv.sample_id, k=self.k, token_budget=self.token_budget)
+
+    def run(
+        self,
+        conv: data.Conversation,
+        questions: Sequence[data.Question],
+        on_question: Callable[[int], None],
+    ) -> list[list[Item]]:
+        """Replay ``conv`` and return the ranked items for each question."""
+        with self.replayed(conv) as mem:
+            retriever = self.retriever(conv, mem)
             out: list[list[Item]] = []
             for n, q in enumerate(questions, 1):
                 t0 = time.perf_counter()
@@ -193,8 +205,6 @@ class OursRunner:
                 self.details.append(question_detail(conv.sample_id, q, docs, latency_ms))
                 on_question(n)
             return out
-        finally:
-            mem.close()
 
 
 def question_detail(

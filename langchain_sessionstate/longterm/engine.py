@@ -152,8 +152,9 @@ def _lexical_docs(rows: Rows) -> list[tuple[str, str]]:
     ]
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) or 1.0)
+def _cosine(a: np.ndarray, b: np.ndarray, b_norm: np.floating[Any]) -> float:
+    """Cosine of ``a`` and ``b``, whose norm is given (one query against many records)."""
+    return float(a @ b) / (float(np.linalg.norm(a) * b_norm) or 1.0)
 
 
 class StoreOptions(TypedDict, total=False):
@@ -433,7 +434,8 @@ class CollectionMemoryStore(MemoryStore):
         if not ids:
             return []
         rows = col.get(ids=ids, where=where, include=("documents", "metadatas", "embeddings"))
-        return _found(rows, (_cosine(v, vector) for v in rows.embeddings or []))
+        norm = np.linalg.norm(vector)
+        return _found(rows, (_cosine(v, vector, norm) for v in rows.embeddings or []))
 
     def _lexical_index(self, user_id: str, tier: Tier) -> LexicalIndex:
         """The user's BM25 index of one tier, refreshed by what was written since it was read

@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from langchain_sessionstate.clock import from_ms, to_ms
@@ -243,7 +244,33 @@ def memory_update(memory: Memory, written_ms: int) -> dict[str, str | int | floa
 
 
 def memory_from_record(record_id: str, document: str | None, meta: Mapping[str, Any]) -> Memory:
-    """Rebuild a :class:`Memory` from a Chroma record; a malformed one raises CorruptStateError."""
+    """Rebuild a :class:`Memory` from a Chroma record; a malformed one raises CorruptStateError.
+
+    Validating a memory is the costly part of reading one, and a resumption reads the same
+    records query after query: the validated memory is kept per record content (id, text and
+    every metadata value, so any change of the record is a different key), and each call gets
+    its own copy (its list and dict too), which the caller may change freely.
+    """
+    try:
+        key = (record_id, document, tuple(meta.items()))
+        hash(key)
+    except TypeError:  # an unhashable metadata value: no backend stores one, but build it
+        return _memory(record_id, document, meta)
+    cached = _validated(*key)
+    return cached.model_copy(
+        update={
+            "source_turn_ids": list(cached.source_turn_ids),
+            "metadata": dict(cached.metadata),
+        }
+    )
+
+
+@lru_cache(maxsize=8192)  # records are immutable by content: the key holds all of it
+def _validated(record_id: str, document: str | None, items: tuple[tuple[str, Any], ...]) -> Memory:
+    return _memory(record_id, document, dict(items))
+
+
+def _memory(record_id: str, document: str | None, meta: Mapping[str, Any]) -> Memory:
     try:
         return Memory(
             id=record_id,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -191,39 +192,56 @@ class FactKeys:
     def __init__(self) -> None:
         self._sizes: list[int] = []
         self._by_stem: dict[str, list[int]] = {}
-        self._pairs: set[frozenset[str]] = set()
+        self._pairs: dict[frozenset[str], list[int]] = {}
 
     def add(self, key: frozenset[str]) -> None:
-        """Remember ``key``."""
+        """Remember ``key`` (its position is the number of keys added before it)."""
         n = len(self._sizes)
         self._sizes.append(len(key))
         for stem in key:
             self._by_stem.setdefault(stem, []).append(n)
         if len(key) == 2:
-            self._pairs.add(key)
+            self._pairs.setdefault(key, []).append(n)
 
     def restated(self, key: frozenset[str]) -> bool:
         """True when ``key`` restates a key seen (:func:`restates` of any of them)."""
         if len(key) == 2 and key in self._pairs:
             return True
+        return any(True for _ in self._same_facts(key))
+
+    def restating(self, key: frozenset[str]) -> set[int]:
+        """The positions of the keys seen that ``key`` restates (:func:`restates`)."""
+        found = set(self._pairs.get(key, ())) if len(key) == 2 else set()
+        found.update(self._same_facts(key))
+        return found
+
+    def _same_facts(self, key: frozenset[str]) -> Iterator[int]:
+        """Positions of the keys seen that state the same fact as ``key`` (:func:`same_fact`)."""
         if len(key) < MIN_FACT_STEMS:
-            return False
+            return
         shared: dict[int, int] = {}
         for stem in key:
             for n in self._by_stem.get(stem, ()):
                 shared[n] = shared.get(n, 0) + 1
         sizes = self._sizes
-        return any(
-            count >= SAME_FACT * small
-            for n, count in shared.items()
-            if (small := min(len(key), sizes[n])) >= MIN_FACT_STEMS
-        )
+        for n, count in shared.items():
+            small = min(len(key), sizes[n])
+            if small >= MIN_FACT_STEMS and count >= SAME_FACT * small:
+                yield n
 
 
 def sentences(text: str) -> list[str]:
     """Split a text into sentences on terminal punctuation (Latin and CJK) and line breaks."""
-    parts = re.split(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+", text.strip())
-    return [p.strip() for p in parts if p and p.strip()]
+    return list(_sentences(text))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
+
+
+@lru_cache(maxsize=16384)  # a stored text is split again by every item and query showing it
+def _sentences(text: str) -> tuple[str, ...]:
+    parts = _SENTENCE_END.split(text.strip())
+    return tuple(p.strip() for p in parts if p and p.strip())
 
 
 def fold(word: str) -> str:

@@ -43,7 +43,7 @@ from langchain_sessionstate.errors import LeaseHeldError, StoreUnavailableError
 from langchain_sessionstate.longterm.base import TURN_POSITION, MemoryStore
 from langchain_sessionstate.longterm.schema import memory_id
 from langchain_sessionstate.longterm.statements import is_filler
-from langchain_sessionstate.longterm.text import fact_key, restates, sentences
+from langchain_sessionstate.longterm.text import FactKeys, fact_key, sentences
 from langchain_sessionstate.models import (
     ContextItem,
     Decision,
@@ -404,21 +404,28 @@ def promote_claims(
     """
     claims = [e for _, e in first if isinstance(e, ContextItem) and e.kind in _CLAIMS]
     claims += [i for i in priming if i.kind in _CLAIMS]
-    keys = [(c, [fact_key(s) for s in sentences(c.text)]) for c in claims]
+    # The claims' fact keys indexed by stem: a sentence is checked against the claims it
+    # shares a stem with, not against every claim; owner[k] is the claim of the k-th key.
+    index, owner = FactKeys(), []
+    for n, claim in enumerate(claims):
+        for sentence in sentences(claim.text):
+            index.add(fact_key(sentence))
+            owner.append(n)
     out: list[tuple[float, Entry, list[ContextItem]]] = []
     promoted: set[str] = set()
     for score, entry in first:
         if isinstance(entry, ContextItem) and (entry.memory_id or entry.text) in promoted:
             continue
-        said = [fact_key(s) for s in _said(entry)]
+        restated: set[int] = set()
+        if len(promoted) < len(claims):
+            for sentence in _said(entry):
+                restated.update(owner[k] for k in index.restating(fact_key(sentence)))
         carried: list[ContextItem] = []
-        for claim, claim_keys in keys:
-            key = claim.memory_id or claim.text
-            if key in promoted or not said:
-                continue
-            if any(restates(k, c) for k in said for c in claim_keys):
+        for n in sorted(restated):
+            key = claims[n].memory_id or claims[n].text
+            if key not in promoted:
                 promoted.add(key)
-                carried.append(claim)
+                carried.append(claims[n])
         out.append((score, entry, carried))
     return out
 

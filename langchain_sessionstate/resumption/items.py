@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from langchain_sessionstate.config import ResumptionConfig
 from langchain_sessionstate.longterm.base import positions
@@ -88,6 +89,7 @@ class Sentences:
         return " ".join(s for s in sentences(text) if self.new(s))
 
 
+@lru_cache(maxsize=16384)  # a sentence is compared again by every later item and query
 def _exact(sentence: str) -> str:
     """A sentence compared exactly: case, spacing and punctuation aside."""
     return " ".join(re.findall(r"\w+", sentence.lower()))
@@ -180,18 +182,29 @@ def journal_item(
 
 
 def _shown_sentences(
-    turn: Memory, query: frozenset[str], names: set[str], *, keep_questions: bool
+    turn: Memory, query: frozenset[str], names: frozenset[str], *, keep_questions: bool
 ) -> list[str]:
     """What a turn of a window shows: its statements, and its questions when they match the
     first message or are answered in the window (``keep_questions``)."""
-    out = []
-    for s in sentences(turn.content):
-        if is_filler(s, names):
-            continue
-        if is_question(s) and not (keep_questions or stems(s) & query):
-            continue
-        out.append(resolve(s, turn.observed_at, mode="annotate"))
-    return out
+    return [
+        shown
+        for shown, asked in _turn_sentences(turn.content, turn.observed_at, names)
+        if asked is None or keep_questions or asked & query
+    ]
+
+
+@lru_cache(maxsize=8192)  # a stored turn never changes, and is shown query after query
+def _turn_sentences(
+    content: str, at: datetime, names: frozenset[str]
+) -> tuple[tuple[str, frozenset[str] | None], ...]:
+    """A turn's sentences that are not filler, with their relative dates annotated, each with
+    its stems when it is a question (None for a statement). A pure function of its arguments:
+    the same text at the same time gives the same sentences, whoever wrote it."""
+    return tuple(
+        (resolve(s, at, mode="annotate"), stems(s) if is_question(s) else None)
+        for s in sentences(content)
+        if not is_filler(s, names)
+    )
 
 
 @dataclass
@@ -324,7 +337,7 @@ def turn_windows(
 
 
 def _window(span: _Span, query: frozenset[str]) -> Window | None:
-    names = {display_name(m.speaker) for m in span.turns.values() if m.speaker}
+    names = frozenset(display_name(m.speaker) for m in span.turns.values() if m.speaker)
     lines: list[Line] = []
     for pos in sorted(span.turns):
         m = span.turns[pos]
