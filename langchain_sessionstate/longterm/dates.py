@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import Literal
+
+from langchain_sessionstate.longterm.memo import memo
 
 Mode = Literal["replace", "annotate"]
 
@@ -227,7 +228,7 @@ def resolve(text: str, at: datetime, *, mode: Mode = "replace") -> str:
     return _resolve(text, at.date(), mode)
 
 
-@lru_cache(maxsize=16384)  # a resumption shows the same turns query after query
+@memo(maxsize=16384)  # a resumption shows the same turns query after query
 def _resolve(text: str, today: date, mode: Mode) -> str:
     future = bool(_FUTURE.search(text))
     spans: list[tuple[int, int, str]] = []

@@ -46,6 +46,7 @@ from langchain_sessionstate.longterm.base import MemoryStore
 from langchain_sessionstate.longterm.cache import CachedCollection, RecordCache
 from langchain_sessionstate.longterm.lexical import LexicalCache, LexicalIndex, best, index_text
 from langchain_sessionstate.longterm.locks import LockFactory, UserLocks
+from langchain_sessionstate.longterm.memo import forget as forget_memos
 from langchain_sessionstate.longterm.ops import (
     AddMemories,
     DeleteMemory,
@@ -580,4 +581,5 @@ class CollectionMemoryStore(MemoryStore):
             # Last: the stamp's change tells other processes to drop what they hold.
             self.cache.erase_stamp(user_id)
         self.lexical.drop(user_id)
+        forget_memos()  # what was derived from the user's words, held process-wide
         return count

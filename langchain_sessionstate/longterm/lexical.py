@@ -24,11 +24,9 @@ import math
 import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
 
 from langchain_sessionstate.longterm.text import terms as index_terms
 
@@ -38,34 +36,6 @@ __all__ = ["LexicalCache", "LexicalEntry", "LexicalIndex", "best", "index_text"]
 def index_text(content: str, speaker: str | None) -> str:
     """The text a record is indexed by: who said it matters as much as what was said."""
     return f"{speaker}: {content}" if speaker else content
-
-
-@dataclass
-class _Arrays:
-    """An unchanged index as arrays: documents in insertion order, each one's position and
-    length norm, and each queried term's postings (positions and term frequencies, built on
-    a term's first query)."""
-
-    docs: np.ndarray
-    pos: dict[str, int]
-    norms: np.ndarray
-    terms: dict[str, tuple[np.ndarray, np.ndarray] | None] = field(default_factory=dict)
-
-    def posting(
-        self, term: str, postings: Mapping[str, Mapping[str, int]]
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The positions and frequencies of ``term``'s documents (None when it has none)."""
-        if term not in self.terms:
-            found = postings.get(term)
-            self.terms[term] = (
-                (
-                    np.array([self.pos[d] for d in found], dtype=np.intp),
-                    np.array(list(found.values()), dtype=np.float64),
-                )
-                if found
-                else None
-            )
-        return self.terms[term]
 
 
 class LexicalIndex:
@@ -82,7 +52,6 @@ class LexicalIndex:
         self._postings: dict[str, dict[str, int]] = defaultdict(dict)
         self._total = 0
         self._normed: tuple[float, dict[str, float]] | None = None
-        self._view: _Arrays | None = None
         self.add(docs)
 
     def __len__(self) -> int:
@@ -111,7 +80,6 @@ class LexicalIndex:
 
     def _drop(self, doc_id: str) -> None:
         self._normed = None
-        self._view = None
         terms = self._terms.pop(doc_id, None)
         if terms is None:
             return
@@ -123,49 +91,26 @@ class LexicalIndex:
                 del self._postings[term]
 
     def scores(self, query: str) -> dict[str, float]:
-        """BM25 score of every document sharing a term with ``query`` (others score 0).
-
-        Each term's postings are scored as arrays, with the arithmetic of a loop over them in
-        the same order: the same scores to the last bit, the documents in the order such a
-        loop meets them (ties among the best keep it).
-        """
+        """BM25 score of every document sharing a term with ``query`` (others score 0)."""
+        acc: dict[str, float] = defaultdict(float)
         with self._lock:
             n = len(self._len)
-            view = self._arrays((self._total / n) if n else 1.0)
-            acc = np.zeros(len(view.docs))
-            met: list[np.ndarray] = []
-            for term in set(index_terms(query)):
-                posting = view.posting(term, self._postings)
-                if posting is None:
-                    continue
-                idx, tf = posting
-                df = len(idx)
-                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-                acc[idx] += idf * tf * (self.k1 + 1) / (tf + view.norms[idx])
-                met.append(idx)
-        if not met:
-            return {}
-        found = np.concatenate(met)
-        _, first = np.unique(found, return_index=True)
-        order = found[np.sort(first)]
-        return dict(zip(view.docs[order].tolist(), acc[order].tolist(), strict=True))
-
-    def _arrays(self, avg: float) -> _Arrays:
-        """The index as arrays at mean length ``avg``, kept until the index changes (every
-        query of an unchanged index shares them). Call under the lock."""
-        if self._normed is None or self._normed[0] != avg or self._view is None:
+            avg = (self._total / n) if n else 1.0
             norms = self._norms(avg)
-            docs = list(self._len)
-            self._view = _Arrays(
-                docs=np.array(docs, dtype=object),
-                pos={d: i for i, d in enumerate(docs)},
-                norms=np.array([norms[d] for d in docs], dtype=np.float64),
-            )
-        return self._view
+            for term in set(index_terms(query)):
+                posting = self._postings.get(term)
+                if not posting:
+                    continue
+                df = len(posting)
+                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+                for doc_id, tf in posting.items():
+                    acc[doc_id] += idf * tf * (self.k1 + 1) / (tf + norms[doc_id])
+        return dict(acc)
 
     def _norms(self, avg: float) -> dict[str, float]:
         """Each document's length normalisation at mean length ``avg``, kept until the index
-        changes (:meth:`add` and :meth:`remove` drop them). Call under the lock."""
+        changes (every query of an unchanged index shares them; :meth:`add` and
+        :meth:`remove` drop them). Call under the lock."""
         if self._normed is None or self._normed[0] != avg:
             k1, b, scale = self.k1, self.b, avg or 1.0
             norms = {d: k1 * (1 - b + b * size / scale) for d, size in self._len.items()}

@@ -19,9 +19,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 
 from langchain_sessionstate.longterm.dates import resolve
+from langchain_sessionstate.longterm.memo import memo
 
 __all__ = ["Period", "asks_when", "overlaps_any", "periods", "periods_in", "query_periods"]
 
@@ -233,7 +233,7 @@ def periods(text: str, *, anchor: date | None = None) -> list[Period]:
     return list(_periods(text, anchor))
 
 
-@lru_cache(maxsize=16384)  # candidates come back query after query
+@memo(maxsize=16384)  # candidates come back query after query
 def _periods(text: str, anchor: date | None) -> tuple[Period, ...]:
     taken: list[tuple[int, int, Period | None]] = []
     for kind, pattern in _PATTERNS:

@@ -20,12 +20,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from langchain_sessionstate.clock import from_ms, to_ms
 from langchain_sessionstate.errors import CorruptStateError
 from langchain_sessionstate.keys import validate_id
+from langchain_sessionstate.longterm.memo import memo
 from langchain_sessionstate.longterm.text import normalize
 from langchain_sessionstate.longterm.turns import TURN_POSITION
 from langchain_sessionstate.models import (
@@ -265,7 +265,7 @@ def memory_from_record(record_id: str, document: str | None, meta: Mapping[str, 
     )
 
 
-@lru_cache(maxsize=8192)  # records are immutable by content: the key holds all of it
+@memo(maxsize=8192)  # records are immutable by content: the key holds all of it
 def _validated(record_id: str, document: str | None, items: tuple[tuple[str, Any], ...]) -> Memory:
     return _memory(record_id, document, dict(items))
 

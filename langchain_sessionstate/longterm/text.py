@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+from langchain_sessionstate.longterm.memo import memo
+
 _WS_RE = re.compile(r"\s+")
 # A word: letters or digits of any script, with inner apostrophes ("don't", "l'été").
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
@@ -171,7 +173,7 @@ _LABEL = re.compile(
 )
 
 
-@lru_cache(maxsize=16384)  # a sentence is checked again by every later item and query
+@memo(maxsize=16384)  # a sentence is checked again by every later item and query
 def fact_key(sentence: str) -> frozenset[str]:
     """The stems that say what a sentence states (:func:`stems` without framing words or
     an item's label such as "Open question:")."""
@@ -238,7 +240,7 @@ def sentences(text: str) -> list[str]:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
 
 
-@lru_cache(maxsize=16384)  # a stored text is split again by every item and query showing it
+@memo(maxsize=16384)  # a stored text is split again by every item and query showing it
 def _sentences(text: str) -> tuple[str, ...]:
     parts = _SENTENCE_END.split(text.strip())
     return tuple(p.strip() for p in parts if p and p.strip())
@@ -259,7 +261,7 @@ def bigrams(run: str) -> list[str]:
     return [run] if len(run) < 2 else [run[i : i + 2] for i in range(len(run) - 1)]
 
 
-@lru_cache(maxsize=4096)  # a query's stems and its BM25 terms ask for it twice
+@memo(maxsize=4096)  # a query's stems and its BM25 terms ask for it twice
 def language(text: str) -> str | None:
     """The ISO 639-1 code of the text's language, or the script's default when unsure."""
     code, confidence = _identifier().classify(text)
@@ -277,7 +279,7 @@ def terms(text: str) -> list[str]:
     return list(_terms(text))
 
 
-@lru_cache(maxsize=16384)  # a query is scored against every tier, and asked again
+@memo(maxsize=16384)  # a query is scored against every tier, and asked again
 def _terms(text: str) -> tuple[str, ...]:
     found = tokens(text)
     if not found:
@@ -304,7 +306,7 @@ def stems(text: str) -> frozenset[str]:
     return _stems(text)
 
 
-@lru_cache(maxsize=16384)  # the same sentences come back query after query
+@memo(maxsize=16384)  # the same sentences come back query after query
 def _stems(text: str) -> frozenset[str]:
     stem = _stemmer(language(text)) if text.strip() else None
     out: set[str] = set()

@@ -24,12 +24,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 from langchain_sessionstate.config import ResumptionConfig
 from langchain_sessionstate.longterm.base import positions
 from langchain_sessionstate.longterm.dates import resolve
 from langchain_sessionstate.longterm.dedup import WITHDRAWS
+from langchain_sessionstate.longterm.memo import memo
 from langchain_sessionstate.longterm.statements import display_name, is_filler, is_question
 from langchain_sessionstate.longterm.text import FactKeys, fact_key, sentences, stems
 from langchain_sessionstate.models import (
@@ -89,7 +89,7 @@ class Sentences:
         return " ".join(s for s in sentences(text) if self.new(s))
 
 
-@lru_cache(maxsize=16384)  # a sentence is compared again by every later item and query
+@memo(maxsize=16384)  # a sentence is compared again by every later item and query
 def _exact(sentence: str) -> str:
     """A sentence compared exactly: case, spacing and punctuation aside."""
     return " ".join(re.findall(r"\w+", sentence.lower()))
@@ -193,7 +193,7 @@ def _shown_sentences(
     ]
 
 
-@lru_cache(maxsize=8192)  # a stored turn never changes, and is shown query after query
+@memo(maxsize=8192)  # a stored turn never changes, and is shown query after query
 def _turn_sentences(
     content: str, at: datetime, names: frozenset[str]
 ) -> tuple[tuple[str, frozenset[str] | None], ...]:

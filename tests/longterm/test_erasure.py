@@ -14,6 +14,7 @@ from langchain_sessionstate.adapters.store import SessionStateStore
 from langchain_sessionstate.clock import SimulatedClock
 from langchain_sessionstate.config import MemoryConfig, Settings, ShortTermConfig
 from langchain_sessionstate.core import SessionMemory
+from langchain_sessionstate.longterm import memo
 from langchain_sessionstate.longterm.chroma import ChromaMemoryStore
 from langchain_sessionstate.longterm.embeddings import MiniLMEmbeddings
 
@@ -86,5 +87,34 @@ def test_forget_leaves_no_trace_of_the_user_in_any_chroma_collection(
         assert long_term.list_memories("bob")
         assert long_term.latest_summary("bob") is not None
         assert kv.get(("memories", "bob"), "sister") is not None
+    finally:
+        memory.close()
+
+
+def test_forget_leaves_nothing_of_the_user_in_the_process_memos(
+    tmp_path: Path, clock: SimulatedClock, embeddings: MiniLMEmbeddings, prefix: str
+) -> None:
+    """Recall memoises what it derives from stored text (sentences, stems, dates, validated
+    memories) across queries; ``forget`` empties those memos, so none still holds the erased
+    user's words (what other users need is derived again)."""
+    settings = Settings(
+        short_term=ShortTermConfig(key_prefix=prefix),
+        memory=MemoryConfig(collection_prefix=prefix),
+    )
+    memory = SessionMemory.embedded(tmp_path, clock=clock, embeddings=embeddings, settings=settings)
+    try:
+        _talk(memory, "zoe", "s1", clock)
+        memory.end_session("zoe", "s1")
+        clock.advance(timedelta(days=2))
+        memory.resume("zoe", first_message="Where does my sister live?")
+        held = {c.__wrapped__.__name__: c.cache_info().currsize for c in memo._MEMOS}
+        assert held["_validated"] > 0, held
+        assert held["_sentences"] > 0, held
+
+        memory.forget("zoe")
+
+        assert {
+            c.__wrapped__.__name__: c.cache_info().currsize for c in memo._MEMOS
+        } == dict.fromkeys(held, 0)
     finally:
         memory.close()
