@@ -21,7 +21,7 @@ from langchain_sessionstate.longterm.memo import memo
 
 Mode = Literal["replace", "annotate"]
 
-_MONTHS = [
+MONTHS = [
     "January",
     "February",
     "March",
@@ -71,13 +71,13 @@ _MON = r"(?P<mon>january|february|march|april|may|june|july|august|september|oct
 
 def day(d: date) -> str:
     """``7 May 2023``."""
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 def month(year: int, m: int) -> str:
     """``May 2023``, with the month carried into the right year."""
     year, m = year + (m - 1) // 12, (m - 1) % 12 + 1
-    return f"{_MONTHS[m - 1]} {year}"
+    return f"{MONTHS[m - 1]} {year}"
 
 
 def _count(text: str) -> int:
@@ -181,7 +181,7 @@ def _rules() -> list[_Rule]:
         (
             r(r"(?P<which>last|next|this (?:past|coming)) " + _MON),
             lambda m, d, f: (
-                "in " + _named_month(d, _MONTHS.index(m["mon"].title()) + 1, m["which"].lower())
+                "in " + _named_month(d, MONTHS.index(m["mon"].title()) + 1, m["which"].lower())
             ),
         ),
         (
@@ -260,4 +260,4 @@ def _resolve(text: str, today: date, mode: Mode) -> str:
     return "".join(out)
 
 
-__all__ = ["day", "month", "resolve"]
+__all__ = ["MONTHS", "day", "month", "resolve"]

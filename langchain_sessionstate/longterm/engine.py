@@ -37,7 +37,6 @@ from typing import Any, TypedDict
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from langchain_sessionstate.clock import from_ms
 from langchain_sessionstate.config import MemoryConfig
 from langchain_sessionstate.errors import InvalidInputError
 from langchain_sessionstate.longterm import schema as S
@@ -107,10 +106,7 @@ class _Found:
     @cached_property
     def _signals(self) -> tuple[datetime, int]:
         try:
-            return (
-                from_ms(int(self.meta[S.CONFIRMED])),
-                int(self.meta.get(S.CONFIRMATIONS, 1)),
-            )
+            return S.confirmed_of(self.meta)
         except (KeyError, ValueError, TypeError):
             # Malformed: building the memory raises its CorruptStateError.
             return self.memory.last_confirmed, self.memory.confirmations
@@ -129,7 +125,7 @@ class _Found:
     def observed_at(self) -> datetime:
         """When the memory was said, read as :func:`S.memory_from_record` does."""
         try:
-            return from_ms(int(self.meta[S.OBSERVED]))
+            return S.observed_of(self.meta)
         except (KeyError, ValueError, TypeError):
             return self.memory.observed_at
 

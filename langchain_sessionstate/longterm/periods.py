@@ -20,27 +20,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from langchain_sessionstate.longterm.dates import resolve
+from langchain_sessionstate.longterm.dates import MONTHS, resolve
 from langchain_sessionstate.longterm.memo import memo
 
 __all__ = ["Period", "asks_when", "overlaps_any", "periods", "periods_in", "query_periods"]
 
 # Yearless periods live in a leap year, so that 29 February has a place.
 _ANY_YEAR = 2000
-_MONTH_NAMES = {
-    "jan": 1,
-    "feb": 2,
-    "mar": 3,
-    "apr": 4,
-    "may": 5,
-    "jun": 6,
-    "jul": 7,
-    "aug": 8,
-    "sep": 9,
-    "oct": 10,
-    "nov": 11,
-    "dec": 12,
-}
+_MONTH_NAMES = {name[:3].lower(): n for n, name in enumerate(MONTHS, 1)}
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3}
 _ORDINALS |= {"fourth": 4, "4th": 4, "last": -1}
 _COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}

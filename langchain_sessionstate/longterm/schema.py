@@ -270,8 +270,20 @@ def _validated(record_id: str, document: str | None, items: tuple[tuple[str, Any
     return _memory(record_id, document, dict(items))
 
 
+def observed_of(meta: Mapping[str, Any]) -> datetime:
+    """When a memory record was said; a malformed field raises KeyError, ValueError or
+    TypeError (read alone by ranking, which builds the memory only for what it returns)."""
+    return from_ms(int(meta[OBSERVED]))
+
+
+def confirmed_of(meta: Mapping[str, Any]) -> tuple[datetime, int]:
+    """When a memory record was last confirmed, and how often; raises as :func:`observed_of`."""
+    return from_ms(int(meta[CONFIRMED])), int(meta.get(CONFIRMATIONS, 1))
+
+
 def _memory(record_id: str, document: str | None, meta: Mapping[str, Any]) -> Memory:
     try:
+        confirmed, confirmations = confirmed_of(meta)
         return Memory(
             id=record_id,
             user_id=str(meta[USER]),
@@ -282,9 +294,9 @@ def _memory(record_id: str, document: str | None, meta: Mapping[str, Any]) -> Me
             speaker=meta.get(SPEAKER),
             session_id=meta.get(SESSION),
             source_turn_ids=list(json.loads(meta.get(SOURCES) or "[]")),
-            observed_at=from_ms(int(meta[OBSERVED])),
-            last_confirmed=from_ms(int(meta[CONFIRMED])),
-            confirmations=int(meta.get(CONFIRMATIONS, 1)),
+            observed_at=observed_of(meta),
+            last_confirmed=confirmed,
+            confirmations=confirmations,
             confidence=float(meta.get(CONFIDENCE, 1.0)),
             superseded_by=meta.get(SUPERSEDED_BY),
             valid_until=from_ms(int(meta[VALID_UNTIL])) if VALID_UNTIL in meta else None,
