@@ -23,7 +23,6 @@ and the turn ids it cites. Every system (ours and the baselines) is scored by th
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,14 +154,3 @@ def aggregate(
         summary["n_ans"] = sum(1 for r in group if r.get("ans@B256") is not None)
         out[name] = summary
     return out
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) by linear interpolation; nan for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)

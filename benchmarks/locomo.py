@@ -60,9 +60,9 @@ from benchmarks._locomo_metrics import (
     METRIC_NAMES,
     Item,
     aggregate,
-    percentile,
     score_question,
 )
+from benchmarks._stats import percentile
 
 OURS = "sessionstate"
 MINIMIZED = "sessionstate_minimized"

@@ -54,8 +54,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import _locomo_data as data
-from benchmarks._locomo_metrics import percentile
-from benchmarks._stats import write_json
+from benchmarks._stats import percentile, progress, write_json
 from benchmarks.locomo import DEFAULT_K, OursRunner, pick_questions
 
 # Stage -> where its functions are looked up when called (module, attribute path): each is
@@ -330,7 +329,7 @@ def format_table(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run, print the table, write the JSON report."""
     args = parse_args(argv)
-    report = run(args, lambda msg: print(msg, file=sys.stderr, flush=True))
+    report = run(args, progress)
     print(format_table(report))
     write_json(args.out, report)
     print(f"wrote {args.out}")

@@ -26,9 +26,9 @@ from benchmarks._locomo_metrics import (
     cut_context,
     evidence_recall,
     items_within_budget,
-    percentile,
     score_question,
 )
+from benchmarks._stats import percentile
 from benchmarks.locomo import doc_items, pick_questions
 
 
